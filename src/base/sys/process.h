@@ -1,0 +1,42 @@
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/sys/linux_compat.h"
+#include "base/unique_fd.h"
+
+// Process, namespace and credential syscalls.
+namespace moat::sys {
+
+// clone3(2) without a new stack: returns 0 in the child, the pid in the parent. With
+// CLONE_PIDFD in args.flags, *pidfd receives the child's pidfd. The caller must be
+// single-threaded. async-signal-safe in the child.
+Result<pid_t> clone3(CloneArgs args, UniqueFd* pidfd);
+Result<UniqueFd> pidfd_open(pid_t pid);
+Result<void> pidfd_send_signal(int pidfd, int sig);
+// Waits for the process behind `pidfd`; returns the siginfo.
+Result<siginfo_t> waitid_pidfd(int pidfd, int options);
+Result<void> setns(int fd, int nstype);
+Result<void> unshare(int flags);
+Result<void> sethostname(const std::string& name);
+Result<void> setdomainname(const std::string& name);
+Result<void> prctl(int option, unsigned long a2, unsigned long a3 = 0, unsigned long a4 = 0,
+                   unsigned long a5 = 0);
+// Raw credential changes (thread-level syscalls, so they apply to the single thread).
+Result<void> setresuid(uid_t r, uid_t e, uid_t s);
+Result<void> setresgid(gid_t r, gid_t e, gid_t s);
+Result<void> setgroups(const std::vector<gid_t>& groups);
+// Marks every fd >= `first` close-on-exec.
+Result<void> close_range_cloexec(unsigned first);
+Result<int> kill(pid_t pid, int sig);
+
+// Exit code in the shell convention: the exit status, or 128 + signal.
+int ExitCodeFromSiginfo(const siginfo_t& info);
+
+}  // namespace moat::sys

@@ -1,0 +1,86 @@
+#include "base/sys/socket.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace moat::sys {
+
+Result<std::pair<UniqueFd, UniqueFd>> socketpair(int type) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) return FailErrno("socketpair");
+  return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
+}
+
+Result<UniqueFd> ConnectUnix(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path)
+    return Fail(ErrorKind::kInvalidArgument, "socket path too long: %s", path.c_str());
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return FailErrno("socket");
+  int rc;
+  do rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  while (rc < 0 && errno == EINTR);
+  if (rc != 0) return FailErrno("connect %s", path.c_str());
+  return fd;
+}
+
+Result<void> SendWithFds(int sock, std::string_view data, const std::vector<int>& fds) {
+  msghdr msg{};
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  char dummy = 0;
+  if (data.empty()) iov = {&dummy, 1};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control;
+  if (!fds.empty()) {
+    control.resize(CMSG_SPACE(sizeof(int) * fds.size()));
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  ssize_t n;
+  do n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return FailErrno("sendmsg");
+  return Ok();
+}
+
+Result<Message> RecvWithFds(int sock, size_t max, size_t max_fds) {
+  Message out;
+  out.data.resize(max);
+  iovec iov{out.data.data(), max};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * (max_fds ? max_fds : 1)));
+  if (max_fds) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+  }
+  ssize_t n;
+  do n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return FailErrno("recvmsg");
+  out.data.resize(static_cast<size_t>(n));
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      out.fds.emplace_back(fd);
+    }
+  }
+  return out;
+}
+
+}  // namespace moat::sys

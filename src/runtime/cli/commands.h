@@ -1,0 +1,29 @@
+#pragma once
+
+// One function per runc subcommand; each returns the process exit code and logs its own
+// error (the one place it is handled).
+
+#include <CLI/CLI.hpp>
+
+#include "runtime/launcher.h"
+
+namespace moat::runtime::cli {
+
+struct Globals {
+  std::string root;
+  std::string log_path;
+  std::string log_format = "text";
+  bool debug = false;
+  bool systemd_cgroup = false;
+  Context context() const { return Context{root, systemd_cgroup}; }
+};
+
+// Registers each subcommand on `app`; the callback stores the exit code in *exit_code.
+void AddLifecycleCommands(CLI::App& app, const Globals& g, int* exit_code);  // lifecycle.cc
+void AddExecCommand(CLI::App& app, const Globals& g, int* exit_code);       // exec_cmd.cc
+void AddInfoCommands(CLI::App& app, const Globals& g, int* exit_code);      // info.cc
+
+// Logs `error` and returns 1.
+int Report(const Error& error);
+
+}  // namespace moat::runtime::cli

@@ -1,0 +1,123 @@
+// The container's init, from clone3 to execve, as one checklist. The order is the security
+// argument: namespaces before mounts, every mount before pivot_root, /proc verified before
+// it is written, the privileged steps before the capability drop, seccomp last but one.
+
+#include "runtime/container_init.h"
+
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "base/sys/fs.h"
+#include "base/sys/mount.h"
+#include "base/sys/process.h"
+#include "runtime/hooks.h"
+#include "runtime/rootfs.h"
+#include "runtime/sync_protocol.h"
+
+namespace moat::runtime {
+
+namespace {
+
+// Until execve the process runs the runtime's code: keep /proc/<pid>/exe (the host binary)
+// and its memory away from anything else in the container (CVE-2019-5736 class).
+Result<void> HideRuntime() { return sys::prctl(PR_SET_DUMPABLE, 0); }
+
+Result<void> JoinNamespaces(InitPlan& plan) {
+  // A joined user namespace comes first: the others are then joined with its privileges.
+  for (auto& j : plan.joins)
+    if (j.flag == CLONE_NEWUSER) MOAT_TRY(sys::setns(j.fd.get(), j.flag));
+  for (auto& j : plan.joins)
+    if (j.flag != CLONE_NEWUSER) MOAT_TRY(sys::setns(j.fd.get(), j.flag));
+  plan.joins.clear();
+  if (plan.unshare_flags) MOAT_TRY(sys::unshare(plan.unshare_flags));
+  return Ok();
+}
+
+Result<void> SetupRootfs(InitPlan& plan) {
+  MOAT_ASSIGN_OR_RETURN(UniqueFd root, PrepareRootInChild(plan.rootfs, plan.rootfs_propagation));
+  for (size_t i = 0; i < plan.mounts.size(); ++i)
+    MOAT_TRY(std::move(ApplyMount(root.get(), plan.mounts[i])).Context("mounts[%zu]", i));
+  MOAT_TRY(CreateDevicesInChild(root.get(), plan.devices,
+                                plan.new_user_ns ? DeviceMode::kBindFromHost : DeviceMode::kMknod));
+  MOAT_TRY(CreateDevSymlinksInChild(root.get()));
+  if (plan.has_runtime_hooks) {
+    MOAT_TRY(SendSync(plan.sync_fd, SyncType::kRunHooks));
+    MOAT_TRY(ExpectSync(plan.sync_fd, SyncType::kHooksDone));
+  }
+  MOAT_TRY(RunHooks(plan.create_container_hooks, "createContainer", plan.state_json_for_hooks));
+  MOAT_TRY(PivotRootInChild(root.get()));
+  root.reset();
+  // sysctls go through /proc/sys before it becomes read-only below.
+  for (const auto& [key, value] : plan.sysctl)
+    MOAT_TRY(std::move(WriteProcFile("sys/" + key, value)).Context("linux.sysctl"));
+  {
+    // The container's own /dev/null (created above): a bind source must be a mount of this
+    // namespace, which the host's is no longer after the pivot.
+    MOAT_ASSIGN_OR_RETURN(UniqueFd devnull, sys::open("/dev/null", O_PATH));
+    MOAT_TRY(MaskPathsInChild(plan.masked_paths, devnull.get()));
+  }
+  MOAT_TRY(ReadonlyPathsInChild(plan.readonly_paths));
+  if (plan.readonly_rootfs) MOAT_TRY(MakeRootReadonlyInChild());
+  return Ok();
+}
+
+Result<std::string> Setup(InitPlan& plan) {
+  MOAT_TRY(HideRuntime());
+  MOAT_TRY(ExpectSync(plan.sync_fd, SyncType::kGo));
+  if (plan.new_user_ns) {
+    // The parent has written the id maps: become the namespace's root.
+    MOAT_TRY(sys::setresgid(0, 0, 0));
+    MOAT_TRY(sys::setresuid(0, 0, 0));
+  }
+  MOAT_TRY(JoinNamespaces(plan));
+  if (plan.new_mount_ns) MOAT_TRY(SetupRootfs(plan));
+  else MOAT_TRY(sys::chdir(plan.rootfs));
+  if (!plan.hostname.empty()) MOAT_TRY(sys::sethostname(plan.hostname));
+  if (!plan.domainname.empty()) MOAT_TRY(sys::setdomainname(plan.domainname));
+  if (plan.console_socket >= 0) {
+    MOAT_TRY(SetupTerminalInChild(plan.process, plan.console_socket,
+                                  plan.new_mount_ns ? ConsoleMount::kYes : ConsoleMount::kNo));
+    close(plan.console_socket);
+    plan.console_socket = -1;
+  } else if (setsid() < 0) {
+    return FailErrno("setsid");
+  }
+  MOAT_TRY(PrepareProcessInChild(plan.process));
+  // Resolved now so that a missing program fails `create`, not the container after `start`.
+  return ResolveExecutable(plan.process);
+}
+
+[[noreturn]] void Die(const Error& e) {
+  dprintf(STDERR_FILENO, "moat-runtime: container init: %s\n", e.message.c_str());
+  _exit(1);
+}
+
+}  // namespace
+
+void RunContainerInit(InitPlan& plan) {
+  auto path = Setup(plan);
+  if (!path) {
+    SendSyncError(plan.sync_fd, path.error());
+    _exit(1);
+  }
+  if (auto r = SendSync(plan.sync_fd, SyncType::kReady); !r) _exit(1);
+  close(plan.sync_fd);
+  // Block until `start` opens the fifo for reading. Through /proc/self/fd: the fifo's
+  // directory is outside the new root.
+  int fifo = open(("/proc/self/fd/" + std::to_string(plan.fifo_fd)).c_str(), O_WRONLY | O_CLOEXEC);
+  if (fifo < 0) Die(Error::FromErrno(errno, "open exec fifo"));
+  if (write(fifo, "0", 1) != 1) Die(Error::FromErrno(errno, "write exec fifo"));
+  close(fifo);
+  close(plan.fifo_fd);
+  if (auto r = RunHooks(plan.start_container_hooks, "startContainer", plan.state_json_for_hooks);
+      !r)
+    Die(r.error());
+  if (auto r = FinalizeProcessInChild(plan.process); !r) Die(r.error());
+  Die(ExecInChild(*path, plan.process));
+}
+
+}  // namespace moat::runtime

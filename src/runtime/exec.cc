@@ -1,0 +1,128 @@
+// `moat-runtime exec`: a new process inside a running container.
+
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/defer.h"
+#include "base/sys/fs.h"
+#include "base/sys/process.h"
+#include "base/sys/socket.h"
+#include "cgroups/manager.h"
+#include "oci/names.h"
+#include "oci/validate.h"
+#include "runtime/launcher.h"
+#include "runtime/process.h"
+#include "runtime/sync_protocol.h"
+
+namespace moat::runtime {
+
+namespace {
+
+Result<std::string> SetupExecChild(ProcessPlan& plan, int container_pidfd, int join_flags,
+                                   int sync_fd, int console_socket) {
+  MOAT_TRY(sys::prctl(PR_SET_DUMPABLE, 0));
+  MOAT_TRY(ExpectSync(sync_fd, SyncType::kGo));
+  if (join_flags) MOAT_TRY(std::move(sys::setns(container_pidfd, join_flags)).Context("join the container's namespaces"));
+  if (join_flags & CLONE_NEWUSER) {
+    MOAT_TRY(sys::setresgid(0, 0, 0));
+    MOAT_TRY(sys::setresuid(0, 0, 0));
+  }
+  if (console_socket >= 0) {
+    MOAT_TRY(SetupTerminalInChild(plan, console_socket, ConsoleMount::kNo));
+    close(console_socket);
+  }
+  MOAT_TRY(PrepareProcessInChild(plan));
+  return ResolveExecutable(plan);
+}
+
+}  // namespace
+
+Result<int> Exec(const Context& ctx, const ExecOptions& o) {
+  MOAT_ASSIGN_OR_RETURN(Loaded c, LoadContainer(ctx, o.id));
+  if (c.status != Status::kRunning && c.status != Status::kCreated)
+    return Fail(ErrorKind::kConflict, "cannot exec in container %s: it is %s", o.id.c_str(),
+                StatusName(c.status));
+  StateStore store = ctx.store();
+  MOAT_ASSIGN_OR_RETURN(oci::Spec spec, store.LoadConfig(o.id));
+  MOAT_TRY(oci::ValidateProcess(o.process, "process"));
+  std::optional<oci::Seccomp> sc = spec.linux ? spec.linux->seccomp : std::nullopt;
+  MOAT_ASSIGN_OR_RETURN(ProcessPlan plan,
+                        PlanProcess(o.process, sc, ctx.SeccompCacheDir(), DetectLsms(), "process"));
+  plan.preserve_fds = o.preserve_fds;
+  if (plan.terminal && o.console_socket.empty())
+    return Fail(ErrorKind::kInvalidArgument, "process.terminal is true but no --console-socket was given");
+
+  MOAT_ASSIGN_OR_RETURN(UniqueFd target, sys::pidfd_open(c.state.pid));
+  auto start = ProcessStartTime(c.state.pid);
+  if (!start || *start != c.state.pid_start_time)
+    return Fail(ErrorKind::kConflict, "container %s is not running", o.id.c_str());
+
+  int join = 0;
+  for (const char* type : oci::kNamespaceTypes) {
+    bool shared = false;
+    for (const auto& s : c.state.shared_namespaces) shared |= s == type;
+    if (!shared) join |= *oci::NamespaceFlag(type);
+  }
+  if (join & CLONE_NEWPID) {
+    // Only changes the pid namespace of our future children.
+    MOAT_TRY(std::move(sys::setns(target.get(), CLONE_NEWPID)).Context("join pid namespace"));
+  }
+  MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
+  auto cgroup = cgroups::OpenManager(layout, c.state.cgroup_path);
+
+  MOAT_ASSIGN_OR_RETURN(auto pair, sys::socketpair(SOCK_SEQPACKET));
+  UniqueFd console;
+  if (plan.terminal) {
+    MOAT_ASSIGN_OR_RETURN(console, std::move(sys::ConnectUnix(o.console_socket))
+                                       .Context("--console-socket"));
+  }
+  sys::CloneArgs ca{};
+  ca.flags = CLONE_PIDFD;
+  ca.exit_signal = SIGCHLD;
+  UniqueFd cgroup_fd;
+  if (cgroup->version() == cgroups::Version::kV2) {
+    MOAT_ASSIGN_OR_RETURN(cgroup_fd, cgroup->OpenForClone());
+    ca.flags |= CLONE_INTO_CGROUP;
+    ca.cgroup = static_cast<uint64_t>(cgroup_fd.get());
+  }
+  UniqueFd pidfd;
+  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::clone3(ca, &pidfd));
+  if (pid == 0) {
+    pair.first.reset();
+    int sync = pair.second.get();
+    auto path = SetupExecChild(plan, target.get(), join & ~CLONE_NEWPID, sync,
+                               console.valid() ? console.get() : -1);
+    if (!path) {
+      SendSyncError(sync, path.error());
+      _exit(1);
+    }
+    if (!SendSync(sync, SyncType::kReady)) _exit(1);
+    close(sync);
+    target.reset();
+    if (auto r = FinalizeProcessInChild(plan); !r) {
+      dprintf(STDERR_FILENO, "moat-runtime: exec: %s\n", r.error().message.c_str());
+      _exit(1);
+    }
+    Error e = ExecInChild(*path, plan);
+    dprintf(STDERR_FILENO, "moat-runtime: exec: %s\n", e.message.c_str());
+    _exit(127);
+  }
+  pair.second.reset();
+  console.reset();
+  Defer kill_child([&] {
+    (void)sys::pidfd_send_signal(pidfd.get(), SIGKILL);
+    (void)sys::waitid_pidfd(pidfd.get(), WEXITED);
+  });
+  if (cgroup->version() == cgroups::Version::kV1) MOAT_TRY(cgroup->AddProcess(pid));
+  MOAT_TRY(SendSync(pair.first.get(), SyncType::kGo));
+  MOAT_TRY(ExpectSync(pair.first.get(), SyncType::kReady));
+  if (!o.pid_file.empty())
+    MOAT_TRY(std::move(sys::WriteFileAtomic(o.pid_file, std::to_string(pid), 0644))
+                 .Context("--pid-file"));
+  kill_child.Cancel();
+  if (o.detach) return 0;
+  return WaitForwardingSignals(pidfd.get());
+}
+
+}  // namespace moat::runtime

@@ -1,0 +1,432 @@
+#include "runtime/launcher.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "base/defer.h"
+#include "base/log.h"
+#include "base/sys/fs.h"
+#include "base/sys/process.h"
+#include "base/sys/socket.h"
+#include "cgroups/manager.h"
+#include "oci/names.h"
+#include "oci/spec_json.h"
+#include "oci/validate.h"
+#include "runtime/container_init.h"
+#include "runtime/hooks.h"
+#include "runtime/rootfs.h"
+#include "runtime/runtime_json.h"
+#include "runtime/sync_protocol.h"
+
+namespace moat::runtime {
+
+namespace {
+
+std::string NowRfc3339() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm t{};
+  gmtime_r(&ts.tv_sec, &t);
+  char buf[64];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+  return StrFormat("%s.%09ldZ", buf, ts.tv_nsec);
+}
+
+Result<std::string> AbsolutePath(const std::string& path) {
+  char* r = realpath(path.empty() ? "." : path.c_str(), nullptr);
+  if (!r) return FailErrno("resolve %s", path.empty() ? "." : path.c_str());
+  std::string out(r);
+  free(r);
+  return out;
+}
+
+std::string IdMapText(const std::vector<oci::IdMapping>& maps) {
+  std::string s;
+  for (const auto& m : maps) s += StrFormat("%u %u %u\n", m.container_id, m.host_id, m.size);
+  return s;
+}
+
+Result<void> WriteIdMapsFromParent(pid_t pid, const oci::Linux& linux) {
+  std::string dir = StrFormat("/proc/%d/", pid);
+  if (geteuid() != 0) {
+    // Unprivileged: only our own ids, and setgroups must be denied first (user_namespaces(7)).
+    MOAT_TRY(sys::WriteFile(dir + "setgroups", "deny"));
+  }
+  MOAT_TRY(std::move(sys::WriteFile(dir + "uid_map", IdMapText(linux.uid_mappings)))
+               .Context("linux.uidMappings"));
+  MOAT_TRY(std::move(sys::WriteFile(dir + "gid_map", IdMapText(linux.gid_mappings)))
+               .Context("linux.gidMappings"));
+  return Ok();
+}
+
+Result<std::unique_ptr<cgroups::Manager>> OpenCgroup(const ContainerState& state) {
+  MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
+  return cgroups::OpenManager(layout, state.cgroup_path);
+}
+
+std::string HookState(const ContainerState& s, Status status) { return StatusDocument(s, status); }
+
+Result<void> WritePidFile(const std::string& path, pid_t pid) {
+  if (path.empty()) return Ok();
+  return sys::WriteFileAtomic(path, std::to_string(pid), 0644);
+}
+
+// Fills the namespace part of `plan` and returns the namespaces the container shares with us.
+Result<std::vector<std::string>> PlanNamespaces(const oci::Linux& linux, InitPlan* plan,
+                                                UniqueFd* pid_ns_join) {
+  std::vector<std::string> shared = {"user", "mount", "pid", "network", "ipc",
+                                     "uts",  "cgroup", "time"};
+  bool join_user = false;
+  for (const auto& ns : linux.namespaces) join_user |= ns.type == "user" && !ns.path.empty();
+  for (size_t i = 0; i < linux.namespaces.size(); ++i) {
+    const auto& ns = linux.namespaces[i];
+    auto flag = oci::NamespaceFlag(ns.type);
+    if (!flag)
+      return Fail(ErrorKind::kInvalidArgument, "linux.namespaces[%zu].type: unknown namespace \"%s\"",
+                  i, ns.type.c_str());
+    std::erase(shared, ns.type);
+    if (ns.type == "user" && ns.path.empty()) plan->new_user_ns = true;
+    if (ns.type == "mount") plan->new_mount_ns = true;
+    if (!ns.path.empty()) {
+      MOAT_ASSIGN_OR_RETURN(UniqueFd fd, std::move(sys::open(ns.path, O_RDONLY))
+                                             .Context("linux.namespaces[%zu].path", i));
+      if (*flag == CLONE_NEWPID) *pid_ns_join = std::move(fd);
+      else plan->joins.push_back({*flag, std::move(fd)});
+    } else if (join_user && *flag != CLONE_NEWPID && *flag != CLONE_NEWTIME) {
+      // New namespaces must belong to the joined user namespace: create them after the join.
+      plan->unshare_flags |= *flag;
+    } else {
+      plan->clone_flags |= static_cast<uint64_t>(*flag);
+    }
+  }
+  return shared;
+}
+
+Result<void> ApplyTimeOffsets(const oci::Linux& linux, InitPlan* plan) {
+  if (!(plan->clone_flags & CLONE_NEWTIME) || linux.time_offsets.empty()) return Ok();
+  // Offsets can only be set before a process enters the namespace: create it for our
+  // children, set them, and let the child inherit it.
+  MOAT_TRY(sys::unshare(CLONE_NEWTIME));
+  std::string text;
+  for (const auto& [clock, off] : linux.time_offsets)
+    text += StrFormat("%s %lld %u\n", clock.c_str(), static_cast<long long>(off.secs), off.nanosecs);
+  MOAT_TRY(std::move(sys::WriteFile("/proc/self/timens_offsets", text)).Context("linux.timeOffsets"));
+  plan->clone_flags &= ~static_cast<uint64_t>(CLONE_NEWTIME);
+  return Ok();
+}
+
+}  // namespace
+
+Result<Created> Create(const Context& ctx, const CreateOptions& o) {
+  StateStore store = ctx.store();
+  MOAT_TRY(ValidateId(o.id));
+  if (ctx.systemd_cgroup)
+    return Fail(ErrorKind::kUnsupported,
+                "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); "
+                "drop the flag to manage cgroups through cgroupfs");
+  MOAT_ASSIGN_OR_RETURN(std::string bundle, AbsolutePath(o.bundle));
+  MOAT_ASSIGN_OR_RETURN(oci::Spec spec, oci::LoadSpec(bundle));
+  MOAT_TRY(oci::ValidateSpec(spec));
+  MOAT_TRY(oci::RequireProcess(spec));
+  oci::Linux linux = spec.linux.value_or(oci::Linux{});
+
+  InitPlan plan;
+  std::string rootfs = spec.root->path;
+  if (rootfs.empty() || rootfs[0] != '/') rootfs = bundle + "/" + rootfs;
+  MOAT_ASSIGN_OR_RETURN(plan.rootfs, std::move(AbsolutePath(rootfs)).Context("root.path"));
+  plan.readonly_rootfs = spec.root->readonly;
+  UniqueFd pid_ns_join;
+  MOAT_ASSIGN_OR_RETURN(auto shared, PlanNamespaces(linux, &plan, &pid_ns_join));
+  if (!plan.new_mount_ns)
+    return Fail(ErrorKind::kInvalidArgument,
+                "linux.namespaces: a mount namespace is required (Moat does not run a container "
+                "in the host's mount namespace)");
+  MOAT_ASSIGN_OR_RETURN(plan.rootfs_propagation, PropagationFlags(linux.rootfs_propagation));
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    MOAT_ASSIGN_OR_RETURN(MountOp op, PlanMount(spec.mounts[i], bundle, StrFormat("mounts[%zu]", i)));
+    plan.dev_is_mounted |= op.destination == "/dev";
+    plan.mounts.push_back(std::move(op));
+  }
+  plan.devices = PlanDevices(linux.devices);
+  plan.masked_paths = linux.masked_paths;
+  plan.readonly_paths = linux.readonly_paths;
+  plan.hostname = spec.hostname;
+  plan.domainname = spec.domainname;
+  for (const auto& [k, v] : linux.sysctl) {
+    std::string key = k;
+    for (char& c : key)
+      if (c == '.') c = '/';
+    plan.sysctl.emplace_back(key, v);
+  }
+  oci::Hooks hooks = spec.hooks.value_or(oci::Hooks{});
+  plan.has_runtime_hooks = !hooks.prestart.empty() || !hooks.create_runtime.empty();
+  plan.create_container_hooks = hooks.create_container;
+  plan.start_container_hooks = hooks.start_container;
+  MOAT_ASSIGN_OR_RETURN(plan.process, PlanProcess(*spec.process, linux.seccomp,
+                                                  ctx.SeccompCacheDir(), DetectLsms(), "process"));
+  plan.process.preserve_fds = o.preserve_fds;
+  plan.process.set_groups = geteuid() == 0 || !plan.new_user_ns;
+  if (plan.process.terminal && o.console_socket.empty())
+    return Fail(ErrorKind::kInvalidArgument,
+                "process.terminal is true but no --console-socket was given");
+
+  // From here on, every step is undone if a later one fails.
+  MOAT_TRY(store.CreateDir(o.id));
+  Defer remove_dir([&] { (void)store.Remove(o.id); });
+
+  MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
+  MOAT_ASSIGN_OR_RETURN(auto cgroup, cgroups::MakeManager(layout, linux.cgroups_path, o.id));
+  MOAT_TRY(cgroup->Create());
+  Defer remove_cgroup([&] {
+    (void)cgroup->SignalAll(SIGKILL);
+    (void)cgroup->Destroy();
+  });
+  if (linux.resources) MOAT_TRY(std::move(cgroup->Apply(*linux.resources)).Context("linux.resources"));
+
+  MOAT_ASSIGN_OR_RETURN(UniqueFd state_dir, sys::open(store.Dir(o.id), O_PATH | O_DIRECTORY));
+  MOAT_TRY(sys::mkfifoat(state_dir.get(), "exec.fifo", 0622));
+  if (fchmodat(state_dir.get(), "exec.fifo", 0622, 0) != 0) return FailErrno("chmod exec.fifo");
+  MOAT_ASSIGN_OR_RETURN(UniqueFd fifo, sys::openat(state_dir.get(), "exec.fifo", O_PATH));
+  MOAT_ASSIGN_OR_RETURN(auto pair, sys::socketpair(SOCK_SEQPACKET));
+  UniqueFd console;
+  if (plan.process.terminal) {
+    MOAT_ASSIGN_OR_RETURN(console, std::move(sys::ConnectUnix(o.console_socket))
+                                       .Context("--console-socket"));
+  }
+
+  ContainerState state;
+  state.id = o.id;
+  state.bundle = bundle;
+  state.rootfs = plan.rootfs;
+  state.created = NowRfc3339();
+  state.cgroup_path = cgroup->Path();
+  state.annotations = spec.annotations;
+  state.shared_namespaces = shared;
+  if (geteuid() != 0) {
+    if (passwd* pw = getpwuid(geteuid())) state.owner = pw->pw_name;
+  }
+  plan.state_json_for_hooks = HookState(state, Status::kCreating);
+
+  MOAT_TRY(ApplyTimeOffsets(linux, &plan));
+  if (pid_ns_join) MOAT_TRY(std::move(sys::setns(pid_ns_join.get(), CLONE_NEWPID)).Context("join pid namespace"));
+
+  sys::CloneArgs ca{};
+  ca.flags = plan.clone_flags | CLONE_PIDFD;
+  ca.exit_signal = SIGCHLD;
+  UniqueFd cgroup_fd;
+  if (cgroup->version() == cgroups::Version::kV2) {
+    MOAT_ASSIGN_OR_RETURN(cgroup_fd, cgroup->OpenForClone());
+    ca.flags |= CLONE_INTO_CGROUP;
+    ca.cgroup = static_cast<uint64_t>(cgroup_fd.get());
+  }
+  UniqueFd pidfd;
+  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::clone3(ca, &pidfd));
+  if (pid == 0) {
+    pair.first.reset();
+    plan.sync_fd = pair.second.get();
+    plan.fifo_fd = fifo.get();
+    plan.console_socket = console.valid() ? console.get() : -1;
+    RunContainerInit(plan);
+  }
+  pair.second.reset();
+  console.reset();
+  Defer kill_child([&] {
+    (void)sys::pidfd_send_signal(pidfd.get(), SIGKILL);
+    (void)sys::waitid_pidfd(pidfd.get(), WEXITED);
+  });
+  int sync = pair.first.get();
+  if (cgroup->version() == cgroups::Version::kV1) MOAT_TRY(cgroup->AddProcess(pid));
+  if (plan.new_user_ns) MOAT_TRY(WriteIdMapsFromParent(pid, linux));
+  MOAT_TRY(SendSync(sync, SyncType::kGo));
+  state.pid = pid;
+  while (true) {
+    MOAT_ASSIGN_OR_RETURN(SyncMessage m, RecvSync(sync));
+    if (m.type == SyncType::kError) return Fail(std::move(m.error));
+    if (m.type == SyncType::kReady) break;
+    if (m.type == SyncType::kRunHooks) {
+      std::string st = HookState(state, Status::kCreating);
+      MOAT_TRY(RunHooks(hooks.prestart, "prestart", st));
+      MOAT_TRY(RunHooks(hooks.create_runtime, "createRuntime", st));
+      MOAT_TRY(SendSync(sync, SyncType::kHooksDone));
+    }
+  }
+  MOAT_ASSIGN_OR_RETURN(state.pid_start_time, ProcessStartTime(pid));
+  MOAT_TRY(store.SaveConfig(o.id, spec));
+  MOAT_TRY(store.Save(state));
+  MOAT_TRY(std::move(WritePidFile(o.pid_file, pid)).Context("--pid-file"));
+  kill_child.Cancel();
+  remove_cgroup.Cancel();
+  remove_dir.Cancel();
+  return Created{pid, std::move(pidfd)};
+}
+
+Result<Loaded> LoadContainer(const Context& ctx, const std::string& id) {
+  StateStore store = ctx.store();
+  MOAT_ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  Loaded l;
+  l.status = DeriveStatus(store, state, [&] {
+    auto cg = OpenCgroup(state);
+    if (!cg) return false;
+    auto fs = (*cg)->GetFreezerState();
+    return fs && *fs != cgroups::FreezerState::kThawed;
+  });
+  l.state = std::move(state);
+  return l;
+}
+
+Result<void> Start(const Context& ctx, const std::string& id) {
+  MOAT_ASSIGN_OR_RETURN(Loaded c, LoadContainer(ctx, id));
+  if (c.status != Status::kCreated)
+    return Fail(ErrorKind::kConflict, "cannot start container %s: it is %s, not created",
+                id.c_str(), StatusName(c.status));
+  StateStore store = ctx.store();
+  std::string fifo_path = store.FifoPath(id);
+  MOAT_ASSIGN_OR_RETURN(UniqueFd fifo, sys::open(fifo_path, O_RDONLY));
+  char buf[8];
+  ssize_t n;
+  do n = read(fifo.get(), buf, sizeof buf);
+  while (n < 0 && errno == EINTR);
+  (void)unlink(fifo_path.c_str());
+  if (n <= 0)
+    return Fail(ErrorKind::kConflict, "cannot start container %s: its process has exited",
+                id.c_str());
+  MOAT_ASSIGN_OR_RETURN(oci::Spec spec, store.LoadConfig(id));
+  if (spec.hooks && !spec.hooks->poststart.empty()) {
+    auto r = RunHooks(spec.hooks->poststart, "poststart", HookState(c.state, Status::kRunning));
+    if (!r) {
+      (void)Kill(ctx, id, SIGKILL, true);
+      return r;
+    }
+  }
+  return Ok();
+}
+
+Result<void> Kill(const Context& ctx, const std::string& id, int signal, bool all) {
+  MOAT_ASSIGN_OR_RETURN(Loaded c, LoadContainer(ctx, id));
+  if (all) {
+    MOAT_ASSIGN_OR_RETURN(auto cg, OpenCgroup(c.state));
+    return cg->SignalAll(signal);
+  }
+  if (c.status == Status::kStopped)
+    return Fail(ErrorKind::kConflict, "container %s is not running", id.c_str());
+  MOAT_ASSIGN_OR_RETURN(UniqueFd pidfd, sys::pidfd_open(c.state.pid));
+  // The pidfd pins the process: re-check that the pid was not reused before signalling.
+  auto start = ProcessStartTime(c.state.pid);
+  if (!start || *start != c.state.pid_start_time)
+    return Fail(ErrorKind::kConflict, "container %s is not running", id.c_str());
+  return sys::pidfd_send_signal(pidfd.get(), signal);
+}
+
+Result<void> Delete(const Context& ctx, const std::string& id, Force force) {
+  StateStore store = ctx.store();
+  auto loaded = LoadContainer(ctx, id);
+  if (!loaded) {
+    if (force == Force::kYes && loaded.error().kind == ErrorKind::kNotFound) return Ok();
+    return Fail(std::move(loaded).error());
+  }
+  Loaded& c = *loaded;
+  if ((c.status == Status::kRunning || c.status == Status::kPaused) && force == Force::kNo)
+    return Fail(ErrorKind::kConflict,
+                "cannot delete container %s that is %s: stop it first or use --force", id.c_str(),
+                StatusName(c.status));
+  auto cg = OpenCgroup(c.state);
+  if (c.status != Status::kStopped) {
+    if (cg) {
+      MOAT_TRY((*cg)->SignalAll(SIGKILL));
+      if (c.status == Status::kPaused) (void)(*cg)->Thaw();
+    } else {
+      (void)sys::kill(c.state.pid, SIGKILL);
+    }
+    // Wait (bounded) for the init to be gone so that the cgroup can be removed.
+    for (int i = 0; i < 500; ++i) {
+      auto start = ProcessStartTime(c.state.pid);
+      if (!start || *start != c.state.pid_start_time) break;
+      usleep(2000);
+    }
+  }
+  if (cg) MOAT_TRY((*cg)->Destroy());
+  auto spec = store.LoadConfig(id);
+  if (spec && spec->hooks && !spec->hooks->poststop.empty()) {
+    auto r = RunHooks(spec->hooks->poststop, "poststop", HookState(c.state, Status::kStopped));
+    if (!r) MOAT_LOG(kWarning, "%s", r.error().message.c_str());
+  }
+  return store.Remove(id);
+}
+
+Result<void> Pause(const Context& ctx, const std::string& id) {
+  MOAT_ASSIGN_OR_RETURN(Loaded c, LoadContainer(ctx, id));
+  if (c.status != Status::kRunning && c.status != Status::kCreated)
+    return Fail(ErrorKind::kConflict, "container %s is %s, not running", id.c_str(),
+                StatusName(c.status));
+  MOAT_ASSIGN_OR_RETURN(auto cg, OpenCgroup(c.state));
+  return cg->Freeze();
+}
+
+Result<void> Resume(const Context& ctx, const std::string& id) {
+  MOAT_ASSIGN_OR_RETURN(Loaded c, LoadContainer(ctx, id));
+  if (c.status != Status::kPaused)
+    return Fail(ErrorKind::kConflict, "container %s is %s, not paused", id.c_str(),
+                StatusName(c.status));
+  MOAT_ASSIGN_OR_RETURN(auto cg, OpenCgroup(c.state));
+  return cg->Thaw();
+}
+
+Result<std::vector<pid_t>> Processes(const Context& ctx, const std::string& id) {
+  MOAT_ASSIGN_OR_RETURN(Loaded c, LoadContainer(ctx, id));
+  MOAT_ASSIGN_OR_RETURN(auto cg, OpenCgroup(c.state));
+  return cg->Pids();
+}
+
+Result<void> Update(const Context& ctx, const std::string& id, const oci::Resources& resources) {
+  MOAT_ASSIGN_OR_RETURN(Loaded c, LoadContainer(ctx, id));
+  if (c.status == Status::kStopped)
+    return Fail(ErrorKind::kConflict, "container %s is stopped", id.c_str());
+  MOAT_ASSIGN_OR_RETURN(auto cg, OpenCgroup(c.state));
+  return cg->Apply(resources);
+}
+
+Result<std::string> StatsEvent(const Context& ctx, const std::string& id) {
+  MOAT_ASSIGN_OR_RETURN(Loaded c, LoadContainer(ctx, id));
+  MOAT_ASSIGN_OR_RETURN(auto cg, OpenCgroup(c.state));
+  MOAT_ASSIGN_OR_RETURN(cgroups::Stats stats, cg->GetStats());
+  return StatsEventDocument(id, stats);
+}
+
+Result<int> WaitForwardingSignals(int pidfd) {
+  sigset_t all;
+  sigfillset(&all);
+  sigdelset(&all, SIGCHLD);
+  sigset_t old;
+  sigprocmask(SIG_BLOCK, &all, &old);
+  int sfd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) return FailErrno("signalfd");
+  UniqueFd sig(sfd);
+  while (true) {
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {sig.get(), POLLIN, 0}};
+    int rc = poll(fds, 2, -1);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return FailErrno("poll");
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo si{};
+      while (read(sig.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si))
+        (void)sys::pidfd_send_signal(pidfd, static_cast<int>(si.ssi_signo));
+    }
+    if (fds[0].revents & POLLIN) break;
+  }
+  MOAT_ASSIGN_OR_RETURN(siginfo_t info, sys::waitid_pidfd(pidfd, WEXITED));
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  return sys::ExitCodeFromSiginfo(info);
+}
+
+}  // namespace moat::runtime

@@ -1,0 +1,267 @@
+#include "runtime/mounts.h"
+
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/sys/fs.h"
+#include "base/sys/linux_compat.h"
+#include "base/sys/mount.h"
+
+namespace moat::runtime {
+
+namespace {
+
+struct FlagOption {
+  const char* name;
+  bool clear;  // the option clears the flag
+  unsigned long flag;
+};
+
+// mount(2) flags for fs mounts.
+constexpr FlagOption kFlagOptions[] = {
+    {"ro", false, MS_RDONLY},          {"rw", true, MS_RDONLY},
+    {"nosuid", false, MS_NOSUID},      {"suid", true, MS_NOSUID},
+    {"nodev", false, MS_NODEV},        {"dev", true, MS_NODEV},
+    {"noexec", false, MS_NOEXEC},      {"exec", true, MS_NOEXEC},
+    {"sync", false, MS_SYNCHRONOUS},   {"async", true, MS_SYNCHRONOUS},
+    {"dirsync", false, MS_DIRSYNC},    {"remount", false, MS_REMOUNT},
+    {"mand", false, MS_MANDLOCK},      {"nomand", true, MS_MANDLOCK},
+    {"noatime", false, MS_NOATIME},    {"atime", true, MS_NOATIME},
+    {"nodiratime", false, MS_NODIRATIME}, {"diratime", true, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME},  {"norelatime", true, MS_RELATIME},
+    {"strictatime", false, MS_STRICTATIME}, {"nostrictatime", true, MS_STRICTATIME},
+    {"nosymfollow", false, MS_NOSYMFOLLOW}, {"symfollow", true, MS_NOSYMFOLLOW},
+    {"silent", false, MS_SILENT},      {"loud", true, MS_SILENT},
+};
+
+struct PropOption {
+  const char* name;
+  unsigned long flags;
+};
+
+constexpr PropOption kPropOptions[] = {
+    {"private", MS_PRIVATE},         {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},           {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},             {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE},   {"runbindable", MS_UNBINDABLE | MS_REC},
+};
+
+struct AttrOption {
+  const char* name;
+  bool clear;
+  uint64_t attr;
+};
+
+// Recursive variants ("rro") set mount attributes on every submount through mount_setattr.
+constexpr AttrOption kRecursiveAttrOptions[] = {
+    {"rro", false, MOUNT_ATTR_RDONLY},     {"rrw", true, MOUNT_ATTR_RDONLY},
+    {"rnosuid", false, MOUNT_ATTR_NOSUID}, {"rsuid", true, MOUNT_ATTR_NOSUID},
+    {"rnodev", false, MOUNT_ATTR_NODEV},   {"rdev", true, MOUNT_ATTR_NODEV},
+    {"rnoexec", false, MOUNT_ATTR_NOEXEC}, {"rexec", true, MOUNT_ATTR_NOEXEC},
+    {"rnoatime", false, MOUNT_ATTR_NOATIME}, {"rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW},
+};
+
+uint64_t AttrFromFlags(unsigned long flags) {
+  uint64_t a = 0;
+  if (flags & MS_RDONLY) a |= MOUNT_ATTR_RDONLY;
+  if (flags & MS_NOSUID) a |= MOUNT_ATTR_NOSUID;
+  if (flags & MS_NODEV) a |= MOUNT_ATTR_NODEV;
+  if (flags & MS_NOEXEC) a |= MOUNT_ATTR_NOEXEC;
+  if (flags & MS_NOATIME) a |= MOUNT_ATTR_NOATIME;
+  if (flags & MS_NODIRATIME) a |= MOUNT_ATTR_NODIRATIME;
+  if (flags & MS_NOSYMFOLLOW) a |= MOUNT_ATTR_NOSYMFOLLOW;
+  return a;
+}
+
+bool IsProcFs(int fd) {
+  struct statfs st {};
+  return fstatfs(fd, &st) == 0 && st.f_type == PROC_SUPER_MAGIC;
+}
+
+}  // namespace
+
+std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+Result<unsigned long> PropagationFlags(const std::string& name) {
+  if (name.empty()) return static_cast<unsigned long>(MS_REC | MS_SLAVE);
+  for (const auto& p : kPropOptions)
+    if (name == p.name) return p.flags;
+  return Fail(ErrorKind::kInvalidArgument, "linux.rootfsPropagation: unknown value \"%s\"",
+              name.c_str());
+}
+
+Result<MountOp> PlanMount(const oci::Mount& m, const std::string& bundle,
+                          const std::string& field) {
+  MountOp op;
+  op.destination = m.destination;
+  op.type = m.type;
+  op.source = m.source;
+  if (!m.uid_mappings.empty() || !m.gid_mappings.empty())
+    return Fail(ErrorKind::kUnsupported, "%s: idmapped mounts are not supported yet",
+                field.c_str());
+  std::vector<std::string> data;
+  unsigned long clear_flags = 0;
+  for (const auto& o : m.options) {
+    bool known = false;
+    if (o == "bind" || o == "rbind") {
+      op.bind = true;
+      op.recursive = op.recursive || o == "rbind";
+      continue;
+    }
+    if (o == "defaults" || o == "tmpcopyup") continue;
+    if (o == "idmap" || o == "ridmap")
+      return Fail(ErrorKind::kUnsupported, "%s.options: \"%s\" is not supported yet",
+                  field.c_str(), o.c_str());
+    for (const auto& f : kFlagOptions) {
+      if (o == f.name) {
+        if (f.clear) {
+          op.flags &= ~f.flag;
+          clear_flags |= f.flag;
+        } else {
+          op.flags |= f.flag;
+        }
+        known = true;
+      }
+    }
+    for (const auto& p : kPropOptions) {
+      if (o == p.name) {
+        op.propagation = p.flags;
+        known = true;
+      }
+    }
+    for (const auto& a : kRecursiveAttrOptions) {
+      if (o == a.name) {
+        (a.clear ? op.attr_clr : op.attr_set) |= a.attr;
+        op.attr_recursive = true;
+        known = true;
+      }
+    }
+    if (!known) {
+      if (o.empty() || o.find(',') != std::string::npos)
+        return Fail(ErrorKind::kInvalidArgument, "%s.options: invalid option \"%s\"",
+                    field.c_str(), o.c_str());
+      data.push_back(o);
+    }
+  }
+  if (m.type == "bind") op.bind = true;
+  if (op.bind) {
+    op.type = "bind";
+    if (op.source.empty())
+      return Fail(ErrorKind::kInvalidArgument, "%s.source: a bind mount needs a source",
+                  field.c_str());
+    if (op.source[0] != '/') op.source = bundle + "/" + op.source;
+    op.attr_set |= AttrFromFlags(op.flags);
+    op.attr_clr |= AttrFromFlags(clear_flags);
+    if (op.flags & MS_RELATIME) op.attr_set |= MOUNT_ATTR_RELATIME;
+    struct stat st {};
+    if (::stat(op.source.c_str(), &st) != 0)
+      return Fail(Error::FromErrno(errno, field + ".source: " + op.source));
+    op.source_is_dir = S_ISDIR(st.st_mode);
+  } else if (op.type.empty()) {
+    return Fail(ErrorKind::kInvalidArgument, "%s.type: required for a non-bind mount",
+                field.c_str());
+  }
+  op.data = StrJoin(data, ",");
+  return op;
+}
+
+Result<UniqueFd> MkdirAllInRoot(int root_fd, const std::string& path, bool leaf_is_dir) {
+  constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  auto existing = sys::openat2(root_fd, path, O_PATH, 0, kResolve);
+  if (existing || existing.error().sys_errno != ENOENT) return existing;
+  // Walk the components: each missing one is created with mkdirat under the fd of its resolved
+  // parent, so creation never follows a path string either.
+  std::vector<std::string> parts;
+  for (auto& p : StrSplit(path, '/'))
+    if (!p.empty() && p != ".") parts.push_back(p);
+  if (parts.empty()) return sys::openat2(root_fd, "/", O_PATH, 0, kResolve);
+  MOAT_ASSIGN_OR_RETURN(UniqueFd parent, sys::openat2(root_fd, "/", O_PATH, 0, kResolve));
+  std::string prefix;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i] == "..")
+      return Fail(ErrorKind::kInvalidArgument, "path %s: \"..\" is not allowed", path.c_str());
+    prefix += "/" + parts[i];
+    bool last = i + 1 == parts.size();
+    auto next = sys::openat2(root_fd, prefix, O_PATH, 0, kResolve);
+    if (!next) {
+      if (next.error().sys_errno != ENOENT) return Fail(std::move(next).error());
+      if (last && !leaf_is_dir) {
+        int fd = ::openat(parent.get(), parts[i].c_str(),
+                          O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST) return FailErrno("create %s", prefix.c_str());
+        if (fd >= 0) ::close(fd);
+      } else {
+        auto mk = sys::mkdirat(parent.get(), parts[i], 0755);
+        if (!mk && mk.error().sys_errno != EEXIST) return Fail(std::move(mk).error());
+      }
+      MOAT_ASSIGN_OR_RETURN(UniqueFd created, sys::openat2(root_fd, prefix, O_PATH, 0, kResolve));
+      next = std::move(created);
+    }
+    parent = std::move(*next);
+  }
+  return parent;
+}
+
+Result<void> ApplyMount(int root_fd, const MountOp& op) {
+  constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  MOAT_ASSIGN_OR_RETURN(UniqueFd target,
+                        std::move(MkdirAllInRoot(root_fd, op.destination,
+                                                 op.bind ? op.source_is_dir : true))
+                            .Context("mount target %s", op.destination.c_str()));
+  if (op.bind) {
+    unsigned tree_flags = OPEN_TREE_CLONE | (op.recursive ? AT_RECURSIVE : 0);
+    MOAT_ASSIGN_OR_RETURN(UniqueFd tree, sys::open_tree(AT_FDCWD, op.source, tree_flags));
+    if (op.attr_set || op.attr_clr) {
+      sys::MountAttr attr{};
+      attr.attr_set = op.attr_set;
+      attr.attr_clr = op.attr_clr;
+      if (op.attr_set & MOUNT_ATTR__ATIME) attr.attr_clr |= MOUNT_ATTR__ATIME;
+      unsigned flags = AT_EMPTY_PATH | ((op.attr_recursive || op.recursive) ? AT_RECURSIVE : 0);
+      MOAT_TRY(std::move(sys::mount_setattr(tree.get(), "", flags, attr))
+                   .Context("bind mount %s", op.destination.c_str()));
+    }
+    MOAT_TRY(sys::move_mount(tree.get(), "", target.get(), "",
+                             MOVE_MOUNT_F_EMPTY_PATH | 0x00000040 /* T_EMPTY_PATH */));
+  } else {
+    auto r = sys::mount(op.source, FdPath(target.get()), op.type, op.flags, op.data);
+    if (!r && op.type == "sysfs" && r.error().sys_errno == EPERM) {
+      // Without a network namespace of its own, a user namespace may not mount sysfs: bind
+      // the host's /sys read-only, as runc does.
+      MountOp bind = op;
+      bind.bind = true;
+      bind.recursive = true;
+      bind.source = "/sys";
+      bind.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+      return ApplyMount(root_fd, bind);
+    }
+    if (!r && op.type == "mqueue" && r.error().sys_errno == EPERM) {
+      MountOp bind = op;
+      bind.bind = true;
+      bind.source = "/dev/mqueue";
+      bind.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+      return ApplyMount(root_fd, bind);
+    }
+    MOAT_TRY(std::move(r).Context("mounts: %s", op.destination.c_str()));
+    if (op.type == "proc") {
+      // Whatever sits at the target now must be procfs: the runtime writes through it later.
+      MOAT_ASSIGN_OR_RETURN(UniqueFd check, sys::openat2(root_fd, op.destination, O_PATH, 0,
+                                                         kResolve));
+      if (!IsProcFs(check.get()))
+        return Fail(ErrorKind::kPermissionDenied, "mount %s: not procfs after mounting",
+                    op.destination.c_str());
+    }
+  }
+  if (op.propagation) {
+    MOAT_ASSIGN_OR_RETURN(UniqueFd mounted,
+                          sys::openat2(root_fd, op.destination, O_PATH, 0, kResolve));
+    MOAT_TRY(sys::mount("", FdPath(mounted.get()), "", op.propagation, ""));
+  }
+  return Ok();
+}
+
+}  // namespace moat::runtime

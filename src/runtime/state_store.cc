@@ -1,0 +1,112 @@
+#include "runtime/state_store.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "base/sys/fs.h"
+#include "oci/spec_json.h"
+
+namespace moat::runtime {
+
+const char* StatusName(Status s) {
+  switch (s) {
+    case Status::kCreating: return "creating";
+    case Status::kCreated: return "created";
+    case Status::kRunning: return "running";
+    case Status::kPaused: return "paused";
+    case Status::kStopped: return "stopped";
+  }
+  return "unknown";
+}
+
+Result<void> ValidateId(const std::string& id) {
+  if (id.empty()) return Fail(ErrorKind::kInvalidArgument, "container id must not be empty");
+  if (id.size() > 1024) return Fail(ErrorKind::kInvalidArgument, "container id is too long");
+  if (id[0] == '.')
+    return Fail(ErrorKind::kInvalidArgument, "invalid container id %s: must not start with '.'",
+                id.c_str());
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '+' || c == '-' || c == '.';
+    if (!ok)
+      return Fail(ErrorKind::kInvalidArgument,
+                  "invalid container id %s: only [A-Za-z0-9_+.-] are allowed", id.c_str());
+  }
+  return Ok();
+}
+
+Result<void> StateStore::CreateDir(const std::string& id) {
+  MOAT_TRY(ValidateId(id));
+  MOAT_TRY(sys::MkdirAll(root_, 0700));
+  if (::mkdir(Dir(id).c_str(), 0711) != 0) {
+    if (errno == EEXIST)
+      return Fail(ErrorKind::kAlreadyExists, "container with id %s already exists", id.c_str());
+    return FailErrno("mkdir %s", Dir(id).c_str());
+  }
+  return Ok();
+}
+
+Result<void> StateStore::Save(const ContainerState& state) {
+  return sys::WriteFileAtomic(Dir(state.id) + "/state.json", StateToJson(state), 0600);
+}
+
+Result<void> StateStore::SaveConfig(const std::string& id, const oci::Spec& spec) {
+  return sys::WriteFileAtomic(Dir(id) + "/config.json", oci::SpecToJson(spec), 0600);
+}
+
+Result<ContainerState> StateStore::Load(const std::string& id) const {
+  MOAT_TRY(ValidateId(id));
+  auto text = sys::ReadFile(Dir(id) + "/state.json");
+  if (!text) {
+    if (text.error().kind == ErrorKind::kNotFound)
+      return Fail(ErrorKind::kNotFound, "container %s does not exist", id.c_str());
+    return Fail(std::move(text).error());
+  }
+  return std::move(StateFromJson(*text)).Context("state of container %s", id.c_str());
+}
+
+Result<oci::Spec> StateStore::LoadConfig(const std::string& id) const {
+  MOAT_ASSIGN_OR_RETURN(std::string text, sys::ReadFile(Dir(id) + "/config.json"));
+  return oci::ParseSpec(text);
+}
+
+Result<std::vector<std::string>> StateStore::List() const {
+  std::vector<std::string> ids;
+  DIR* d = opendir(root_.c_str());
+  if (!d) {
+    if (errno == ENOENT) return ids;
+    return FailErrno("opendir %s", root_.c_str());
+  }
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
+    ids.emplace_back(e->d_name);
+  }
+  closedir(d);
+  return ids;
+}
+
+Result<void> StateStore::Remove(const std::string& id) {
+  MOAT_TRY(ValidateId(id));
+  return sys::RemoveAll(Dir(id));
+}
+
+Result<uint64_t> ProcessStartTime(pid_t pid) {
+  auto text = sys::ReadFile(StrFormat("/proc/%d/stat", pid));
+  if (!text) return Fail(ErrorKind::kNotFound, "process %d is gone", pid);
+  // The command name (field 2) may hold spaces and parentheses: parse after the last ')'.
+  size_t close = text->rfind(')');
+  if (close == std::string::npos)
+    return Fail(ErrorKind::kInternal, "/proc/%d/stat: unexpected format", pid);
+  auto fields = StrSplit(std::string_view(*text).substr(close + 2), ' ');
+  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+  if (fields.size() < 20) return Fail(ErrorKind::kInternal, "/proc/%d/stat: too short", pid);
+  if (fields[0] == "Z" || fields[0] == "X") return Fail(ErrorKind::kNotFound, "process %d exited", pid);
+  auto start = ParseUint64(fields[19]);
+  if (!start) return Fail(ErrorKind::kInternal, "/proc/%d/stat: bad start time", pid);
+  return *start;
+}
+
+}  // namespace moat::runtime

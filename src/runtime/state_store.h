@@ -1,0 +1,81 @@
+#pragma once
+
+// The runtime's record of a container: <root>/<id>/state.json (written atomically), the frozen
+// copy of config.json taken at create (later edits of the bundle must not affect the container),
+// and the exec fifo that holds the container process between create and start.
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "oci/spec.h"
+
+namespace moat::runtime {
+
+enum class Status { kCreating, kCreated, kRunning, kPaused, kStopped };
+const char* StatusName(Status s);
+
+struct ContainerState {
+  std::string id;
+  pid_t pid = 0;
+  // Field 22 of /proc/<pid>/stat when the container was created: tells a reused pid apart.
+  uint64_t pid_start_time = 0;
+  std::string bundle;
+  std::string rootfs;
+  std::string created;  // RFC 3339, UTC
+  std::string owner;    // user name of the creator ("" for root, like runc)
+  std::string cgroup_path;  // absolute path inside the hierarchies
+  std::map<std::string, std::string> annotations;
+  // Namespaces the container shares with the host (not created): exec must not setns into them.
+  std::vector<std::string> shared_namespaces;
+};
+
+// Serialisation (state_json.cc, the runtime's only JSON-library user).
+std::string StateToJson(const ContainerState& state);
+Result<ContainerState> StateFromJson(std::string_view json);
+// The document `moat-runtime state` prints: runc's fields plus annotations.
+std::string StatusDocument(const ContainerState& state, Status status);
+// `list --format json`: an array of StatusDocument objects.
+std::string ListDocument(const std::vector<std::pair<ContainerState, Status>>& containers);
+
+// A container id as runc accepts it: [A-Za-z0-9_+.-]+, not "." or "..", not starting with '.'
+// (Moat keeps dot-names in the root for itself), at most 1024 bytes.
+Result<void> ValidateId(const std::string& id);
+
+class StateStore {
+ public:
+  explicit StateStore(std::string root) : root_(std::move(root)) {}
+  const std::string& root() const { return root_; }
+  std::string Dir(const std::string& id) const { return root_ + "/" + id; }
+  std::string FifoPath(const std::string& id) const { return Dir(id) + "/exec.fifo"; }
+
+  // Creates <root>/<id> (mode 0711); kAlreadyExists if a container by that id exists.
+  Result<void> CreateDir(const std::string& id);
+  Result<void> Save(const ContainerState& state);
+  Result<void> SaveConfig(const std::string& id, const oci::Spec& spec);
+  // kNotFound "container <id> does not exist".
+  Result<ContainerState> Load(const std::string& id) const;
+  Result<oci::Spec> LoadConfig(const std::string& id) const;
+  Result<std::vector<std::string>> List() const;
+  // Removes <root>/<id> and everything in it. Missing is success.
+  Result<void> Remove(const std::string& id);
+
+ private:
+  std::string root_;
+};
+
+// The start time of `pid` from /proc/<pid>/stat, or kNotFound when it no longer exists.
+// A zombie counts as gone (reports kNotFound).
+Result<uint64_t> ProcessStartTime(pid_t pid);
+
+// Derives the status from the recorded pid, the exec fifo and the cgroup's freezer.
+// `frozen` is queried lazily: only when the process is alive and started.
+template <typename FrozenFn>
+Status DeriveStatus(const StateStore& store, const ContainerState& state, FrozenFn frozen);
+
+}  // namespace moat::runtime
+
+#include "runtime/state_store_inl.h"

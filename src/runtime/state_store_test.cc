@@ -1,0 +1,55 @@
+#include "runtime/state_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "base/sys/fs.h"
+
+namespace moat::runtime {
+namespace {
+
+TEST(ValidateIdTest, RuncCharacterSet) {
+  EXPECT_TRUE(ValidateId("abc-1_2+3.x").has_value());
+  EXPECT_FALSE(ValidateId("").has_value());
+  EXPECT_FALSE(ValidateId("../x").has_value());
+  EXPECT_FALSE(ValidateId("a/b").has_value());
+  EXPECT_FALSE(ValidateId(".hidden").has_value());
+  EXPECT_FALSE(ValidateId(std::string(2000, 'a')).has_value());
+}
+
+TEST(StateStoreTest, SaveLoadAndDerivedStatus) {
+  char tmpl[] = "/tmp/moat-state-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  StateStore store(tmpl);
+  ASSERT_TRUE(store.CreateDir("c1").has_value());
+  auto again = store.CreateDir("c1");
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().kind, ErrorKind::kAlreadyExists);
+
+  ContainerState s;
+  s.id = "c1";
+  s.pid = getpid();
+  s.pid_start_time = *ProcessStartTime(getpid());
+  s.bundle = "/b";
+  s.rootfs = "/b/rootfs";
+  s.created = "2026-01-01T00:00:00Z";
+  s.annotations["k"] = "v";
+  ASSERT_TRUE(store.Save(s).has_value());
+  auto loaded = store.Load("c1");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  EXPECT_EQ(loaded->annotations.at("k"), "v");
+  EXPECT_EQ(DeriveStatus(store, *loaded, [] { return false; }), Status::kRunning);
+  EXPECT_EQ(DeriveStatus(store, *loaded, [] { return true; }), Status::kPaused);
+  loaded->pid_start_time += 1;  // a reused pid
+  EXPECT_EQ(DeriveStatus(store, *loaded, [] { return false; }), Status::kStopped);
+
+  auto missing = store.Load("nope");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().message, "container nope does not exist");
+  ASSERT_TRUE(store.Remove("c1").has_value());
+  EXPECT_EQ(store.List()->size(), 0u);
+  ASSERT_TRUE(sys::RemoveAll(tmpl).has_value());
+}
+
+}  // namespace
+}  // namespace moat::runtime

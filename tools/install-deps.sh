@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package Moat builds, tests and benchmarks with. Idempotent: packages
+# already present are not fetched again. Run as root on Debian 12.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  cmake ninja-build g++ pkg-config ccache
+  libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
+  libseccomp-dev libcap-dev libssl-dev
+  # tests: the bundled image's contents, and tools the tests drive
+  busybox-static iproute2 procps
+  # comparison runtimes for bench/ and cross-checks
+  runc crun
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

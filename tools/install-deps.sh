@@ -9,9 +9,12 @@ PACKAGES=(
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
   libseccomp-dev libcap-dev libssl-dev
   # tests: the bundled image's contents, and tools the tests drive
-  busybox-static iproute2 procps
+  busybox-static iproute2 procps jq
   # comparison runtimes for bench/ and cross-checks
   runc crun
+  # the second-kernel lane (tools/qemu, tests/qemu): qemu, apparmor_parser, xz for the kernel
+  # image; python3 edits bundles' config.json (tools/make-bundle.sh)
+  qemu-system-x86 apparmor xz-utils python3
 )
 
 missing=()

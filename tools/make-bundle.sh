@@ -17,11 +17,7 @@ echo "root:x:0:" > "$dir/rootfs/etc/group"
 rm -f "$dir/config.json"
 "$runtime" spec --bundle "$dir"
 if [ $# -gt 0 ]; then
-  python3 - "$dir/config.json" "$@" <<'PY'
-import json, sys
-path, args = sys.argv[1], sys.argv[2:]
-c = json.load(open(path))
-c["process"]["args"] = args
-json.dump(c, open(path, "w"), indent=2)
-PY
+  args=$(for a in "$@"; do jq -n --arg a "$a" '$a'; done | jq -s .)
+  jq --argjson args "$args" '.process.args = $args' "$dir/config.json" > "$dir/config.json.new"
+  mv "$dir/config.json.new" "$dir/config.json"
 fi

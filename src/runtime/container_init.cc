@@ -34,13 +34,19 @@ Result<void> JoinNamespaces(InitPlan& plan) {
     if (j.flag != CLONE_NEWUSER) MOAT_TRY(sys::setns(j.fd.get(), j.flag));
   plan.joins.clear();
   if (plan.unshare_flags) MOAT_TRY(sys::unshare(plan.unshare_flags));
+  if (plan.late_cgroup_ns) MOAT_TRY(sys::unshare(CLONE_NEWCGROUP));
   return Ok();
 }
 
 Result<void> SetupRootfs(InitPlan& plan) {
   MOAT_ASSIGN_OR_RETURN(UniqueFd root, PrepareRootInChild(plan.rootfs, plan.rootfs_propagation));
-  for (size_t i = 0; i < plan.mounts.size(); ++i)
-    MOAT_TRY(std::move(ApplyMount(root.get(), plan.mounts[i])).Context("mounts[%zu]", i));
+  for (size_t i = 0; i < plan.mounts.size(); ++i) {
+    const MountOp& op = plan.mounts[i];
+    auto r = op.type == "cgroup" && !op.bind
+                 ? MountCgroupInChild(root.get(), op, plan.cgroup_mount)
+                 : ApplyMount(root.get(), op);
+    MOAT_TRY(std::move(r).Context("mounts[%zu]", i));
+  }
   MOAT_TRY(CreateDevicesInChild(root.get(), plan.devices,
                                 plan.new_user_ns ? DeviceMode::kBindFromHost : DeviceMode::kMknod));
   MOAT_TRY(CreateDevSymlinksInChild(root.get()));

@@ -8,6 +8,7 @@
 
 #include "base/unique_fd.h"
 #include "oci/spec.h"
+#include "runtime/cgroup_mount.h"
 #include "runtime/mounts.h"
 #include "runtime/process.h"
 
@@ -24,6 +25,9 @@ struct InitPlan {
   uint64_t clone_flags = 0;
   std::vector<NamespaceJoin> joins;
   int unshare_flags = 0;
+  // cgroup v1: the container joins its cgroups after clone, so its cgroup namespace is made
+  // after kGo (made at clone time it would be rooted at the runtime's cgroup).
+  bool late_cgroup_ns = false;
   bool new_user_ns = false;
   bool new_mount_ns = false;
 
@@ -31,6 +35,7 @@ struct InitPlan {
   bool readonly_rootfs = false;
   unsigned long rootfs_propagation = 0;
   std::vector<MountOp> mounts;
+  CgroupMountPlan cgroup_mount;  // for mounts of type "cgroup"
   bool dev_is_mounted = false;  // config mounts something on /dev
   std::vector<oci::Device> devices;
   std::vector<std::string> masked_paths;

@@ -187,6 +187,17 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
 
   MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
   MOAT_ASSIGN_OR_RETURN(auto cgroup, cgroups::MakeManager(layout, linux.cgroups_path, o.id));
+  if (layout.version == cgroups::Version::kV1 && (plan.clone_flags & CLONE_NEWCGROUP)) {
+    plan.clone_flags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);
+    plan.late_cgroup_ns = true;
+  }
+  for (const auto& m : plan.mounts) {
+    if (m.type == "cgroup" && !m.bind) {
+      MOAT_ASSIGN_OR_RETURN(std::string mountinfo, sys::ReadFile("/proc/self/mountinfo"));
+      plan.cgroup_mount = PlanCgroupMount(mountinfo);
+      break;
+    }
+  }
   MOAT_TRY(cgroup->Create());
   Defer remove_cgroup([&] {
     (void)cgroup->SignalAll(SIGKILL);

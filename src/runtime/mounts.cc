@@ -170,8 +170,12 @@ Result<MountOp> PlanMount(const oci::Mount& m, const std::string& bundle,
   return op;
 }
 
-Result<UniqueFd> MkdirAllInRoot(int root_fd, const std::string& path, bool leaf_is_dir) {
+namespace {
+
+Result<UniqueFd> MkdirAllInRootDepth(int root_fd, const std::string& path, bool leaf_is_dir,
+                                     int depth) {
   constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  if (depth > 40) return Fail(ErrorKind::kInvalidArgument, "path %s: too many symlinks", path.c_str());
   auto existing = sys::openat2(root_fd, path, O_PATH, 0, kResolve);
   if (existing || existing.error().sys_errno != ENOENT) return existing;
   // Walk the components: each missing one is created with mkdirat under the fd of its resolved
@@ -185,12 +189,19 @@ Result<UniqueFd> MkdirAllInRoot(int root_fd, const std::string& path, bool leaf_
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i] == "..")
       return Fail(ErrorKind::kInvalidArgument, "path %s: \"..\" is not allowed", path.c_str());
+    std::string parent_prefix = prefix.empty() ? "/" : prefix;
     prefix += "/" + parts[i];
     bool last = i + 1 == parts.size();
+    bool want_dir = !last || leaf_is_dir;
     auto next = sys::openat2(root_fd, prefix, O_PATH, 0, kResolve);
     if (!next) {
       if (next.error().sys_errno != ENOENT) return Fail(std::move(next).error());
-      if (last && !leaf_is_dir) {
+      if (auto link = sys::readlinkat(parent.get(), parts[i]); link) {
+        // A dangling symlink: create what it points to, inside the root (an absolute target
+        // is relative to the root, as RESOLVE_IN_ROOT reads it).
+        std::string target = (*link)[0] == '/' ? *link : parent_prefix + "/" + *link;
+        MOAT_TRY(MkdirAllInRootDepth(root_fd, target, want_dir, depth + 1));
+      } else if (!want_dir) {
         int fd = ::openat(parent.get(), parts[i].c_str(),
                           O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0 && errno != EEXIST) return FailErrno("create %s", prefix.c_str());
@@ -205,6 +216,12 @@ Result<UniqueFd> MkdirAllInRoot(int root_fd, const std::string& path, bool leaf_
     parent = std::move(*next);
   }
   return parent;
+}
+
+}  // namespace
+
+Result<UniqueFd> MkdirAllInRoot(int root_fd, const std::string& path, bool leaf_is_dir) {
+  return MkdirAllInRootDepth(root_fd, path, leaf_is_dir, 0);
 }
 
 Result<void> ApplyMount(int root_fd, const MountOp& op) {

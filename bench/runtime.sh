@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# bench/runtime.sh [-n N]: moat-runtime, crun and runc side by side on the same bundles.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh >/dev/null
+bash tools/build.sh moat-runtime >/dev/null
+exec python3 bench/runtime.py "$@"

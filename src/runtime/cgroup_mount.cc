@@ -1,0 +1,76 @@
+#include "runtime/cgroup_mount.h"
+
+#include <sys/mount.h>
+
+#include <sstream>
+
+#include "base/sys/fs.h"
+#include "base/sys/linux_compat.h"
+#include "base/sys/mount.h"
+
+namespace moat::runtime {
+
+CgroupMountPlan PlanCgroupMount(const std::string& mountinfo) {
+  CgroupMountPlan plan;
+  std::istringstream in(mountinfo);
+  std::string line;
+  bool any_v1 = false;
+  while (std::getline(in, line)) {
+    // "<id> <parent> <maj:min> <root> <mountpoint> <opts> [optional...] - <fstype> <src> <super>"
+    size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    auto pre = StrSplit(line.substr(0, dash), ' ');
+    auto post = StrSplit(line.substr(dash + 3), ' ');
+    if (pre.size() < 5 || post.size() < 3) continue;
+    const std::string& mountpoint = pre[4];
+    const std::string& fstype = post[0];
+    if (fstype != "cgroup" && fstype != "cgroup2") continue;
+    if (pre[3] != "/") continue;  // a bind of a subtree, not the hierarchy itself
+    std::string name = mountpoint.substr(mountpoint.rfind('/') + 1);
+    if (fstype == "cgroup2") {
+      if (mountpoint == "/sys/fs/cgroup") plan.unified = true;
+      plan.hierarchies.push_back({name, fstype, ""});
+      continue;
+    }
+    any_v1 = true;
+    std::vector<std::string> opts;
+    for (const auto& o : StrSplit(post[2], ','))
+      if (o != "rw" && o != "ro") opts.push_back(o);
+    plan.hierarchies.push_back({name, fstype, StrJoin(opts, ",")});
+  }
+  if (any_v1) plan.unified = false;
+  if (plan.unified) plan.hierarchies.clear();
+  return plan;
+}
+
+Result<void> MountCgroupInChild(int root_fd, const MountOp& op, const CgroupMountPlan& plan) {
+  constexpr uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  unsigned long flags = op.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME | MS_RDONLY);
+  MOAT_ASSIGN_OR_RETURN(UniqueFd target, MkdirAllInRoot(root_fd, op.destination, true));
+  if (plan.unified)
+    return std::move(sys::mount("cgroup2", FdPath(target.get()), "cgroup2", flags, ""))
+        .Context("cgroup mount %s", op.destination.c_str());
+  MOAT_TRY(std::move(sys::mount("tmpfs", FdPath(target.get()), "tmpfs",
+                                flags & ~static_cast<unsigned long>(MS_RDONLY), "mode=755"))
+               .Context("cgroup mount %s", op.destination.c_str()));
+  MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::openat2(root_fd, op.destination, O_PATH | O_DIRECTORY, 0, kInRoot));
+  for (const auto& h : plan.hierarchies) {
+    MOAT_TRY(sys::mkdirat(dir.get(), h.name, 0755));
+    MOAT_ASSIGN_OR_RETURN(UniqueFd sub, sys::openat(dir.get(), h.name, O_PATH | O_DIRECTORY | O_NOFOLLOW));
+    MOAT_TRY(std::move(sys::mount("cgroup", FdPath(sub.get()), h.fstype, flags, h.options))
+                 .Context("cgroup hierarchy %s", h.name.c_str()));
+    if (h.fstype == "cgroup" && h.name.find(',') != std::string::npos) {
+      for (const auto& c : StrSplit(h.name, ','))
+        (void)sys::symlinkat(h.name, dir.get(), c);
+    }
+  }
+  if (flags & MS_RDONLY) {
+    sys::MountAttr attr{};
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    MOAT_TRY(std::move(sys::mount_setattr(dir.get(), "", AT_EMPTY_PATH, attr))
+                 .Context("cgroup mount %s read-only", op.destination.c_str()));
+  }
+  return Ok();
+}
+
+}  // namespace moat::runtime

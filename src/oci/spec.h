@@ -109,7 +109,6 @@ struct Process {
   std::string selinux_label;
   std::optional<Scheduler> scheduler;
   std::optional<IoPriority> io_priority;
-  std::vector<uint32_t> exec_cpu_affinity_initial;   // unused placeholder, never decoded
   std::optional<ExecCpuAffinity> exec_cpu_affinity;  // the decoded execCPUAffinity object
   friend bool operator==(const Process&, const Process&) = default;
 };

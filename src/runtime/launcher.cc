@@ -140,6 +140,15 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   MOAT_TRY(oci::ValidateSpec(spec));
   MOAT_TRY(oci::RequireProcess(spec));
   oci::Linux linux = spec.linux.value_or(oci::Linux{});
+  // Parsed and validated, but not implemented: refuse rather than ignore them.
+  if (!linux.net_devices.empty())
+    return Fail(ErrorKind::kUnsupported, "linux.netDevices: not supported by moat-runtime");
+  if (linux.intel_rdt)
+    return Fail(ErrorKind::kUnsupported, "linux.intelRdt: not supported by moat-runtime");
+  if (linux.memory_policy)
+    return Fail(ErrorKind::kUnsupported, "linux.memoryPolicy: not supported by moat-runtime");
+  if (spec.process->exec_cpu_affinity)
+    return Fail(ErrorKind::kUnsupported, "process.execCPUAffinity: not supported by moat-runtime");
 
   InitPlan plan;
   std::string rootfs = spec.root->path;
@@ -366,7 +375,14 @@ Result<void> Delete(const Context& ctx, const std::string& id, Force force) {
       usleep(2000);
     }
   }
-  if (cg) MOAT_TRY((*cg)->Destroy());
+  if (cg) {
+    // Without a pid namespace of its own, the container's other processes outlive its init.
+    if (c.status == Status::kStopped) {
+      auto left = (*cg)->Pids();
+      if (left && !left->empty()) (void)(*cg)->SignalAll(SIGKILL);
+    }
+    MOAT_TRY((*cg)->Destroy());
+  }
   auto spec = store.LoadConfig(id);
   if (spec && spec->hooks && !spec->hooks->poststop.empty()) {
     auto r = RunHooks(spec->hooks->poststop, "poststop", HookState(c.state, Status::kStopped));

@@ -24,7 +24,8 @@ enum class Version { kV1, kV2 };
 // Where the hierarchies are and where the calling process sits in them.
 struct Layout {
   Version version = Version::kV2;
-  // v2: the unified mount point ("/sys/fs/cgroup"). v1: unused.
+  // v2: the unified mount point ("/sys/fs/cgroup"). v1: a hybrid host's cgroup2 mount, if any
+  // (informational; the v1 manager does not use it).
   std::string unified_root;
   // v1: controller name ("memory", "cpu", "cpuacct", "pids", ...) -> mount point of its
   // hierarchy. Co-mounted controllers ("cpu,cpuacct") appear once per controller name.

@@ -21,9 +21,8 @@ std::string Num(uint64_t v) { return StrFormat("%" PRIu64, v); }
 // A limit to compare with: -1 (and v1's near-INT64_MAX "unlimited") become kInfinite.
 uint64_t AsBound(int64_t v) { return v < 0 ? kInfinite : static_cast<uint64_t>(v); }
 
-// A current value read from a file: "max", "-1" and unparsable or absent values count as
-// unlimited, which is the safe assumption for ordering (it never makes a write look valid
-// when it is not: see the callers).
+// A current value read from a file: "max", "-1" and v1's near-2^63 "unlimited" are kInfinite;
+// an absent or unparsable value is unknown (nullopt), and each caller picks its safe default.
 std::optional<uint64_t> CurrentBound(const CgroupState& state, const std::string& file) {
   auto it = state.current.find(file);
   if (it == state.current.end()) return std::nullopt;
@@ -114,10 +113,15 @@ Result<void> PlanMemoryV1(const oci::MemoryResources& m, Planner& p) {
     // The kernel refuses memory.limit_in_bytes > memory.memsw.limit_in_bytes at every step.
     // Writing memsw first leaves (old limit, new memsw), valid iff new memsw >= old limit;
     // otherwise write the limit first, leaving (new limit, old memsw), valid because then
-    // new limit <= new memsw < old limit <= old memsw. An unknown current limit counts as
-    // unlimited, which selects limit-first unless memsw becomes unlimited.
-    uint64_t old_limit = CurrentBound(p.state(), kLimit).value_or(kInfinite);
-    if (AsBound(*swap) >= old_limit) {
+    // new limit <= new memsw < old limit <= old memsw. Without the current limit, decide from
+    // the current memsw (limit first is valid iff new limit <= old memsw); without either,
+    // assume both unlimited (a new cgroup).
+    auto old_limit = CurrentBound(p.state(), kLimit);
+    auto old_memsw = CurrentBound(p.state(), kMemsw);
+    bool memsw_first = old_limit   ? AsBound(*swap) >= *old_limit
+                       : old_memsw ? AsBound(*m.limit) > *old_memsw
+                                   : AsBound(*swap) == kInfinite;
+    if (memsw_first) {
       p.Add("memory", kMemsw, Num(*swap));
       p.Add("memory", kLimit, Num(*m.limit));
     } else {
@@ -551,11 +555,9 @@ Result<std::vector<std::string>> DeviceRuleV1(const oci::DeviceCgroupRule& rule)
 }
 
 std::vector<CgroupFile> FilesReadForPlanV1() {
-  return {{"memory", "memory.limit_in_bytes"},
-          {"memory", "memory.usage_in_bytes"},
-          {"cpu", "cpu.cfs_quota_us"},
-          {"cpu", "cpu.cfs_period_us"},
-          {"cpu", "cpu.rt_runtime_us"}};
+  return {{"memory", "memory.limit_in_bytes"}, {"memory", "memory.memsw.limit_in_bytes"},
+          {"memory", "memory.usage_in_bytes"}, {"cpu", "cpu.cfs_quota_us"},
+          {"cpu", "cpu.cfs_period_us"},        {"cpu", "cpu.rt_runtime_us"}};
 }
 
 std::vector<CgroupFile> FilesReadForPlanV2() {

@@ -73,6 +73,17 @@ TEST(PlanV1Test, UnlimitedCurrentLimitWritesLimitFirst) {
   EXPECT_EQ(w[0].file, "memory.limit_in_bytes");
 }
 
+TEST(PlanV1Test, UnknownLimitDecidesFromCurrentMemsw) {
+  CgroupState s = V1State();
+  s.current["memory.memsw.limit_in_bytes"] = std::to_string(200 * kMiB);
+  // New limit above the old memsw: the limit cannot go first.
+  auto w = PlanOk(PlanV1(Memory(300 * kMiB, 600 * kMiB), s));
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].file, "memory.memsw.limit_in_bytes");
+  w = PlanOk(PlanV1(Memory(100 * kMiB, 150 * kMiB), s));
+  EXPECT_EQ(w[0].file, "memory.limit_in_bytes");
+}
+
 TEST(PlanV1Test, UnlimitedSwapGoesFirst) {
   CgroupState s = V1State();
   s.current["memory.limit_in_bytes"] = std::to_string(64 * kMiB);

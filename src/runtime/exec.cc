@@ -69,7 +69,9 @@ Result<int> Exec(const Context& ctx, const ExecOptions& o) {
     MOAT_TRY(std::move(sys::setns(target.get(), CLONE_NEWPID)).Context("join pid namespace"));
   }
   MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
-  auto cgroup = cgroups::OpenManager(layout, c.state.cgroup_path);
+  auto cgroup = c.state.cgroup_paths.empty()
+                    ? cgroups::OpenManager(layout, c.state.cgroup_path)
+                    : cgroups::OpenManager(layout, c.state.cgroup_paths);
 
   MOAT_ASSIGN_OR_RETURN(auto pair, sys::socketpair(SOCK_SEQPACKET));
   UniqueFd console;

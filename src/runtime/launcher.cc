@@ -72,6 +72,7 @@ Result<void> WriteIdMapsFromParent(pid_t pid, const oci::Linux& linux) {
 
 Result<std::unique_ptr<cgroups::Manager>> OpenCgroup(const ContainerState& state) {
   MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
+  if (!state.cgroup_paths.empty()) return cgroups::OpenManager(layout, state.cgroup_paths);
   return cgroups::OpenManager(layout, state.cgroup_path);
 }
 
@@ -124,6 +125,34 @@ Result<void> ApplyTimeOffsets(const oci::Linux& linux, InitPlan* plan) {
   MOAT_TRY(std::move(sys::WriteFile("/proc/self/timens_offsets", text)).Context("linux.timeOffsets"));
   plan->clone_flags &= ~static_cast<uint64_t>(CLONE_NEWTIME);
   return Ok();
+}
+
+// With no device rules in the config, a container may still use only the devices it was
+// given: deny everything, then allow the default devices, /dev/ptmx and /dev/pts/*, and the
+// config's linux.devices.
+std::vector<oci::DeviceCgroupRule> DefaultDeviceRules(const std::vector<oci::Device>& devices) {
+  std::vector<oci::DeviceCgroupRule> rules;
+  oci::DeviceCgroupRule deny;
+  deny.allow = false;
+  deny.access = "rwm";
+  rules.push_back(deny);
+  auto allow = [&](const std::string& type, std::optional<int64_t> major,
+                   std::optional<int64_t> minor) {
+    oci::DeviceCgroupRule r;
+    r.allow = true;
+    r.type = type;
+    r.major = major;
+    r.minor = minor;
+    r.access = "rwm";
+    rules.push_back(r);
+  };
+  for (const auto& d : devices) {
+    if (d.type == "p") continue;
+    allow(d.type == "u" ? "c" : d.type, d.major, d.minor);
+  }
+  allow("c", 5, 2);               // /dev/ptmx
+  allow("c", 136, std::nullopt);  // /dev/pts/*
+  return rules;
 }
 
 }  // namespace
@@ -212,7 +241,9 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
     (void)cgroup->SignalAll(SIGKILL);
     (void)cgroup->Destroy();
   });
-  if (linux.resources) MOAT_TRY(std::move(cgroup->Apply(*linux.resources)).Context("linux.resources"));
+  oci::Resources resources = linux.resources.value_or(oci::Resources{});
+  if (resources.devices.empty()) resources.devices = DefaultDeviceRules(plan.devices);
+  MOAT_TRY(std::move(cgroup->Apply(resources)).Context("linux.resources"));
 
   MOAT_ASSIGN_OR_RETURN(UniqueFd state_dir, sys::open(store.Dir(o.id), O_PATH | O_DIRECTORY));
   MOAT_TRY(sys::mkfifoat(state_dir.get(), "exec.fifo", 0622));
@@ -231,6 +262,7 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   state.rootfs = plan.rootfs;
   state.created = NowRfc3339();
   state.cgroup_path = cgroup->Path();
+  state.cgroup_paths = cgroup->Paths();
   state.annotations = spec.annotations;
   state.shared_namespaces = shared;
   if (geteuid() != 0) {

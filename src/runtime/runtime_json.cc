@@ -34,6 +34,7 @@ std::string StateToJson(const ContainerState& s) {
             {"created", s.created},
             {"owner", s.owner},
             {"cgroup_path", s.cgroup_path},
+            {"cgroup_paths", s.cgroup_paths},
             {"annotations", s.annotations},
             {"shared_namespaces", s.shared_namespaces}};
   return j.dump();
@@ -51,6 +52,7 @@ Result<ContainerState> StateFromJson(std::string_view text) {
     s.created = j.at("created").get<std::string>();
     s.owner = j.value("owner", "");
     s.cgroup_path = j.value("cgroup_path", "");
+    s.cgroup_paths = j.value("cgroup_paths", std::map<std::string, std::string>{});
     s.annotations = j.value("annotations", std::map<std::string, std::string>{});
     s.shared_namespaces = j.value("shared_namespaces", std::vector<std::string>{});
     return s;

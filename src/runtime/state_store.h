@@ -27,7 +27,10 @@ struct ContainerState {
   std::string rootfs;
   std::string created;  // RFC 3339, UTC
   std::string owner;    // user name of the creator ("" for root, like runc)
-  std::string cgroup_path;  // absolute path inside the hierarchies
+  std::string cgroup_path;  // absolute path inside the hierarchies (memory's on v1)
+  // Per hierarchy ("" on v2): on v1 the runtime's own cgroups, and so relative paths, can
+  // differ between controllers and between invocations; this is what reopens the cgroup.
+  std::map<std::string, std::string> cgroup_paths;
   std::map<std::string, std::string> annotations;
   // Namespaces the container shares with the host (not created): exec must not setns into them.
   std::vector<std::string> shared_namespaces;

@@ -60,8 +60,7 @@ def make_bundle(dir, runtime_bin, variant):
 def runtimes(moat_bin):
     rts = {"moat": [moat_bin]}
     if shutil.which("crun"):
-        # This host has hybrid cgroups, which crun 1.8 refuses: it runs without a cgroup manager.
-        rts["crun"] = ["crun", "--cgroup-manager=disabled"]
+        rts["crun"] = ["crun"]
     if shutil.which("runc"):
         rts["runc"] = ["runc"]
     return rts
@@ -109,18 +108,21 @@ def main():
     import ctypes
     ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: reap detached inits
     work = tempfile.mkdtemp(prefix="moat-bench-")
+    # State roots on tmpfs, where runtimes keep them in production (/run/runc, /run/crun, ...).
+    state = tempfile.mkdtemp(prefix="moat-bench-", dir="/run")
     table = {}
     try:
         for variant in ("minimal", "docker-like"):
             bundle = os.path.join(work, f"bundle-{variant}")
             make_bundle(bundle, args.moat, variant)
             for name, base in runtimes(args.moat).items():
-                root = os.path.join(work, f"root-{name}-{variant}")
+                root = os.path.join(state, f"root-{name}-{variant}")
                 r = bench_one(name, base, root, bundle, args.n)
                 table[(variant, name)] = {k: statistics.median(v) for k, v in r.items()}
                 shutil.rmtree(bundle + "-sleep", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
     print(f"# moat-runtime vs crun vs runc, medians of {args.n} (ms; rss KiB)")
     print(f"{'config':12} {'runtime':6} {'run':>8} {'create':>8} {'start':>8} {'exec':>8} {'rss':>8}")
     for (variant, name), m in table.items():

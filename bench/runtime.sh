@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh >/dev/null
 bash tools/build.sh moat-runtime >/dev/null
-exec python3 bench/runtime.py "$@"
+# crun (Debian 12) refuses hybrid cgroups: all three run in the same v1-only view.
+exec bench/cgroup-v1-view.sh python3 bench/runtime.py "$@"

@@ -26,7 +26,14 @@ CgroupMountPlan PlanCgroupMount(const std::string& mountinfo) {
     const std::string& fstype = post[0];
     if (fstype != "cgroup" && fstype != "cgroup2") continue;
     if (pre[3] != "/") continue;  // a bind of a subtree, not the hierarchy itself
-    std::string name = mountpoint.substr(mountpoint.rfind('/') + 1);
+    // Only the host's own hierarchies, once each (binds elsewhere repeat them).
+    size_t slash = mountpoint.rfind('/');
+    std::string parent = mountpoint.substr(0, slash);
+    std::string name = mountpoint.substr(slash + 1);
+    if (mountpoint != "/sys/fs/cgroup" && parent != "/sys/fs/cgroup") continue;
+    bool seen = false;
+    for (const auto& h : plan.hierarchies) seen |= h.name == name;
+    if (seen) continue;
     if (fstype == "cgroup2") {
       if (mountpoint == "/sys/fs/cgroup") plan.unified = true;
       plan.hierarchies.push_back({name, fstype, ""});

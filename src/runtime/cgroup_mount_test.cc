@@ -12,7 +12,9 @@ TEST(PlanCgroupMountTest, HybridHostListsEveryHierarchy) {
       "27 25 0:24 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd\n"
       "31 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw shared:15 - cgroup cgroup rw,cpu,cpuacct\n"
       "32 25 0:29 / /sys/fs/cgroup/memory rw shared:16 - cgroup cgroup rw,memory\n"
-      "40 30 0:29 /sub /mnt/bound rw - cgroup cgroup rw,memory\n";
+      "40 30 0:29 /sub /mnt/bound rw - cgroup cgroup rw,memory\n"
+      "41 30 0:29 / /mnt/elsewhere rw - cgroup cgroup rw,memory\n"
+      "42 25 0:29 / /sys/fs/cgroup/memory rw shared:16 - cgroup cgroup rw,memory\n";
   CgroupMountPlan plan = PlanCgroupMount(mountinfo);
   EXPECT_FALSE(plan.unified);
   ASSERT_EQ(plan.hierarchies.size(), 4u);

@@ -116,12 +116,15 @@ void RunContainerInit(InitPlan& plan) {
   // directory is outside the new root.
   int fifo = open(("/proc/self/fd/" + std::to_string(plan.fifo_fd)).c_str(), O_WRONLY | O_CLOEXEC);
   if (fifo < 0) Die(Error::FromErrno(errno, "open exec fifo"));
-  if (write(fifo, "0", 1) != 1) Die(Error::FromErrno(errno, "write exec fifo"));
-  close(fifo);
   close(plan.fifo_fd);
+  // `start` waits for the byte, then for EOF on the fifo, and only then runs poststart hooks,
+  // which the runtime-spec orders after the startContainer hooks and after the program is
+  // executed: the hooks run before the write, and the fifo stays open, close-on-exec, so EOF
+  // comes with execve (or with this process's death).
   if (auto r = RunHooks(plan.start_container_hooks, "startContainer", plan.state_json_for_hooks);
       !r)
     Die(r.error());
+  if (write(fifo, "0", 1) != 1) Die(Error::FromErrno(errno, "write exec fifo"));
   if (auto r = FinalizeProcessInChild(plan.process); !r) Die(r.error());
   Die(ExecInChild(*path, plan.process));
 }

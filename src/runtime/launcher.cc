@@ -265,6 +265,8 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   state.cgroup_paths = cgroup->Paths();
   state.annotations = spec.annotations;
   state.shared_namespaces = shared;
+  state.has_poststart_hooks = !hooks.poststart.empty();
+  state.has_poststop_hooks = !hooks.poststop.empty();
   if (geteuid() != 0) {
     if (passwd* pw = getpwuid(geteuid())) state.owner = pw->pw_name;
   }
@@ -353,6 +355,11 @@ Result<void> Start(const Context& ctx, const std::string& id) {
   if (n <= 0)
     return Fail(ErrorKind::kConflict, "cannot start container %s: its process has exited",
                 id.c_str());
+  // EOF next: the container's end of the fifo is close-on-exec, so the program has been
+  // executed (or the process died) when it comes. poststart hooks must not run before.
+  do n = read(fifo.get(), buf, sizeof buf);
+  while (n > 0 || (n < 0 && errno == EINTR));
+  if (!c.state.has_poststart_hooks) return Ok();
   MOAT_ASSIGN_OR_RETURN(oci::Spec spec, store.LoadConfig(id));
   if (spec.hooks && !spec.hooks->poststart.empty()) {
     auto r = RunHooks(spec.hooks->poststart, "poststart", HookState(c.state, Status::kRunning));
@@ -415,7 +422,7 @@ Result<void> Delete(const Context& ctx, const std::string& id, Force force) {
     }
     MOAT_TRY((*cg)->Destroy());
   }
-  auto spec = store.LoadConfig(id);
+  auto spec = c.state.has_poststop_hooks ? store.LoadConfig(id) : Result<oci::Spec>(oci::Spec{});
   if (spec && spec->hooks && !spec->hooks->poststop.empty()) {
     auto r = RunHooks(spec->hooks->poststop, "poststop", HookState(c.state, Status::kStopped));
     if (!r) MOAT_LOG(kWarning, "%s", r.error().message.c_str());

@@ -35,6 +35,8 @@ std::string StateToJson(const ContainerState& s) {
             {"owner", s.owner},
             {"cgroup_path", s.cgroup_path},
             {"cgroup_paths", s.cgroup_paths},
+            {"has_poststart_hooks", s.has_poststart_hooks},
+            {"has_poststop_hooks", s.has_poststop_hooks},
             {"annotations", s.annotations},
             {"shared_namespaces", s.shared_namespaces}};
   return j.dump();
@@ -53,6 +55,8 @@ Result<ContainerState> StateFromJson(std::string_view text) {
     s.owner = j.value("owner", "");
     s.cgroup_path = j.value("cgroup_path", "");
     s.cgroup_paths = j.value("cgroup_paths", std::map<std::string, std::string>{});
+    s.has_poststart_hooks = j.value("has_poststart_hooks", true);
+    s.has_poststop_hooks = j.value("has_poststop_hooks", true);
     s.annotations = j.value("annotations", std::map<std::string, std::string>{});
     s.shared_namespaces = j.value("shared_namespaces", std::vector<std::string>{});
     return s;

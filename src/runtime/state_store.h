@@ -32,6 +32,10 @@ struct ContainerState {
   // differ between controllers and between invocations; this is what reopens the cgroup.
   std::map<std::string, std::string> cgroup_paths;
   std::map<std::string, std::string> annotations;
+  // Whether config.json has poststart/poststop hooks: start and delete then parse the frozen
+  // config.json; without hooks they skip that parse (the start path stays lean).
+  bool has_poststart_hooks = false;
+  bool has_poststop_hooks = false;
   // Namespaces the container shares with the host (not created): exec must not setns into them.
   std::vector<std::string> shared_namespaces;
 };

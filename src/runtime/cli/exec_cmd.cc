@@ -33,7 +33,14 @@ Result<oci::Process> BuildProcess(const Context& ctx, const ExecFlags& f, const 
                                   const std::vector<std::string>& args) {
   if (!f.process_file.empty()) {
     MOAT_ASSIGN_OR_RETURN(std::string text, sys::ReadFile(f.process_file));
-    return oci::ParseProcess(text);
+    MOAT_ASSIGN_OR_RETURN(oci::Process p, oci::ParseProcess(text));
+    // Without "capabilities" the container's apply, as in runc: never the runtime's own (all
+    // of root's), which would make the exec'd process more privileged than the container.
+    if (!p.capabilities) {
+      MOAT_ASSIGN_OR_RETURN(oci::Spec spec, ctx.store().LoadConfig(id));
+      if (spec.process) p.capabilities = spec.process->capabilities;
+    }
+    return p;
   }
   if (args.empty())
     return Fail(ErrorKind::kInvalidArgument, "exec: give a command or --process FILE");
@@ -78,10 +85,13 @@ void AddExecCommand(CLI::App& app, const Globals& g, int* exit_code) {
   exec->add_option("-p,--process", f->process_file, "process.json to run");
   exec->add_flag("-t,--tty", f->tty, "allocate a pseudo-TTY");
   exec->add_option("--cwd", f->cwd, "working directory in the container");
-  exec->add_option("-e,--env", f->env, "environment variable KEY=VALUE");
+  // One value per occurrence (repeat the flag for more), as in runc: a vector option would
+  // otherwise swallow the container id and the command that follow it.
+  exec->add_option("-e,--env", f->env, "environment variable KEY=VALUE")
+      ->allow_extra_args(false);
   exec->add_option("-u,--user", f->user, "uid[:gid]");
-  exec->add_option("-g,--additional-gids", f->additional_gids);
-  exec->add_option("-c,--cap", f->caps, "add a capability");
+  exec->add_option("-g,--additional-gids", f->additional_gids)->allow_extra_args(false);
+  exec->add_option("-c,--cap", f->caps, "add a capability")->allow_extra_args(false);
   exec->add_flag("-d,--detach", f->detach, "do not wait for the process");
   exec->add_option("--pid-file", f->pid_file);
   exec->add_option("--console-socket", f->console_socket);

@@ -15,6 +15,8 @@ PACKAGES=(
   # the second-kernel lane (tools/qemu, tests/qemu): qemu, apparmor_parser, xz for the kernel
   # image; python3 edits bundles' config.json (tools/make-bundle.sh)
   qemu-system-x86 apparmor xz-utils python3
+  # tests/containerd: a private containerd (with ctr and the runc v2 shim) drives moat-runtime
+  containerd
 )
 
 missing=()

@@ -155,6 +155,22 @@ std::vector<oci::DeviceCgroupRule> DefaultDeviceRules(const std::vector<oci::Dev
   return rules;
 }
 
+// The kernel refuses a ping_group_range naming gids the user namespace does not map; the
+// default profile's "0 2147483647" means "every group", so narrow it to the mapped ones.
+std::string ClampToMappedGids(const std::string& range, const std::vector<oci::IdMapping>& gids) {
+  auto parts = StrSplit(std::string(TrimWhitespace(range)), ' ');
+  if (parts.size() != 2 || gids.empty()) return range;
+  auto lo = ParseInt64(parts[0]), hi = ParseInt64(parts[1]);
+  if (!lo || !hi) return range;
+  int64_t mapped_lo = INT64_MAX, mapped_hi = -1;
+  for (const auto& m : gids) {
+    mapped_lo = std::min<int64_t>(mapped_lo, m.container_id);
+    mapped_hi = std::max<int64_t>(mapped_hi, int64_t{m.container_id} + m.size - 1);
+  }
+  return StrFormat("%lld %lld", static_cast<long long>(std::max(*lo, mapped_lo)),
+                   static_cast<long long>(std::min(*hi, mapped_hi)));
+}
+
 }  // namespace
 
 Result<Created> Create(const Context& ctx, const CreateOptions& o) {
@@ -202,10 +218,13 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   plan.hostname = spec.hostname;
   plan.domainname = spec.domainname;
   for (const auto& [k, v] : linux.sysctl) {
+    std::string value = v;
+    if (k == "net.ipv4.ping_group_range" && plan.new_user_ns)
+      value = ClampToMappedGids(v, linux.gid_mappings);
     std::string key = k;
     for (char& c : key)
       if (c == '.') c = '/';
-    plan.sysctl.emplace_back(key, v);
+    plan.sysctl.emplace_back(key, value);
   }
   oci::Hooks hooks = spec.hooks.value_or(oci::Hooks{});
   plan.has_runtime_hooks = !hooks.prestart.empty() || !hooks.create_runtime.empty();

@@ -27,6 +27,9 @@ Result<oci::Spec> DefaultSpec(bool rootless) {
   if (!rootless) return spec;
   auto& l = *spec.linux;
   std::erase_if(l.namespaces, [](const oci::Namespace& n) { return n.type == "network"; });
+  // net.* sysctls need a network namespace of the container's own (validation refuses them
+  // otherwise: they would be the host's).
+  std::erase_if(l.sysctl, [](const auto& kv) { return kv.first.rfind("net.", 0) == 0; });
   l.namespaces.push_back({"user", ""});
   l.uid_mappings = {{0, static_cast<uint32_t>(getuid()), 1}};
   l.gid_mappings = {{0, static_cast<uint32_t>(getgid()), 1}};

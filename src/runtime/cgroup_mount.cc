@@ -52,29 +52,46 @@ CgroupMountPlan PlanCgroupMount(const std::string& mountinfo) {
 
 Result<void> MountCgroupInChild(int root_fd, const MountOp& op, const CgroupMountPlan& plan) {
   constexpr uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  unsigned long flags = op.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME | MS_RDONLY);
+  // Mounted read-write, then made read-only with mount_setattr: cgroup superblocks are shared
+  // with the host's mounts, and asking for a different ro flag at mount time is EBUSY.
+  unsigned long flags = op.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME);
+  bool readonly = op.flags & MS_RDONLY;
   MOAT_ASSIGN_OR_RETURN(UniqueFd target, MkdirAllInRoot(root_fd, op.destination, true));
-  if (plan.unified)
-    return std::move(sys::mount("cgroup2", FdPath(target.get()), "cgroup2", flags, ""))
-        .Context("cgroup mount %s", op.destination.c_str());
-  MOAT_TRY(std::move(sys::mount("tmpfs", FdPath(target.get()), "tmpfs",
-                                flags & ~static_cast<unsigned long>(MS_RDONLY), "mode=755"))
-               .Context("cgroup mount %s", op.destination.c_str()));
-  MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::openat2(root_fd, op.destination, O_PATH | O_DIRECTORY, 0, kInRoot));
-  for (const auto& h : plan.hierarchies) {
-    MOAT_TRY(sys::mkdirat(dir.get(), h.name, 0755));
-    MOAT_ASSIGN_OR_RETURN(UniqueFd sub, sys::openat(dir.get(), h.name, O_PATH | O_DIRECTORY | O_NOFOLLOW));
-    MOAT_TRY(std::move(sys::mount("cgroup", FdPath(sub.get()), h.fstype, flags, h.options))
-                 .Context("cgroup hierarchy %s", h.name.c_str()));
-    if (h.fstype == "cgroup" && h.name.find(',') != std::string::npos) {
-      for (const auto& c : StrSplit(h.name, ','))
-        (void)sys::symlinkat(h.name, dir.get(), c);
+  if (plan.unified) {
+    auto r = sys::mount("cgroup2", FdPath(target.get()), "cgroup2", flags, "");
+    if (!r && !plan.v2_host_dir.empty() &&
+        (r.error().sys_errno == EPERM || r.error().sys_errno == EBUSY)) {
+      MountOp bind = op;
+      bind.bind = true;
+      bind.recursive = true;
+      bind.source = plan.v2_host_dir;
+      bind.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
+                      (readonly ? MOUNT_ATTR_RDONLY : 0);
+      return ApplyMount(root_fd, bind);
+    }
+    MOAT_TRY(std::move(r).Context("cgroup mount %s", op.destination.c_str()));
+  } else {
+    MOAT_TRY(std::move(sys::mount("tmpfs", FdPath(target.get()), "tmpfs", flags, "mode=755"))
+                 .Context("cgroup mount %s", op.destination.c_str()));
+    MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::openat2(root_fd, op.destination,
+                                                     O_PATH | O_DIRECTORY, 0, kInRoot));
+    for (const auto& h : plan.hierarchies) {
+      MOAT_TRY(sys::mkdirat(dir.get(), h.name, 0755));
+      MOAT_ASSIGN_OR_RETURN(UniqueFd sub,
+                            sys::openat(dir.get(), h.name, O_PATH | O_DIRECTORY | O_NOFOLLOW));
+      MOAT_TRY(std::move(sys::mount("cgroup", FdPath(sub.get()), h.fstype, flags, h.options))
+                   .Context("cgroup hierarchy %s", h.name.c_str()));
+      if (h.fstype == "cgroup" && h.name.find(',') != std::string::npos) {
+        for (const auto& c : StrSplit(h.name, ',')) (void)sys::symlinkat(h.name, dir.get(), c);
+      }
     }
   }
-  if (flags & MS_RDONLY) {
+  if (readonly) {
+    MOAT_ASSIGN_OR_RETURN(UniqueFd mounted, sys::openat2(root_fd, op.destination,
+                                                         O_PATH | O_DIRECTORY, 0, kInRoot));
     sys::MountAttr attr{};
     attr.attr_set = MOUNT_ATTR_RDONLY;
-    MOAT_TRY(std::move(sys::mount_setattr(dir.get(), "", AT_EMPTY_PATH, attr))
+    MOAT_TRY(std::move(sys::mount_setattr(mounted.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, attr))
                  .Context("cgroup mount %s read-only", op.destination.c_str()));
   }
   return Ok();

@@ -20,6 +20,9 @@ struct CgroupHierarchy {
 struct CgroupMountPlan {
   bool unified = false;  // pure cgroup v2 host
   std::vector<CgroupHierarchy> hierarchies;  // v1/hybrid: every hierarchy the host mounts
+  // v2: the container's cgroup directory on the host, bound instead when the kernel refuses a
+  // cgroup2 mount (a user namespace that does not own the cgroup namespace).
+  std::string v2_host_dir;
 };
 
 // Pure: reads the host's hierarchies from mountinfo text (/proc/self/mountinfo).

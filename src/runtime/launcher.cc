@@ -252,6 +252,8 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
     if (m.type == "cgroup" && !m.bind) {
       MOAT_ASSIGN_OR_RETURN(std::string mountinfo, sys::ReadFile("/proc/self/mountinfo"));
       plan.cgroup_mount = PlanCgroupMount(mountinfo);
+      if (layout.version == cgroups::Version::kV2)
+        plan.cgroup_mount.v2_host_dir = layout.unified_root + cgroup->Path();
       break;
     }
   }

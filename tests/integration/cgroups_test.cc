@@ -1,12 +1,16 @@
-// Resource limits as the kernel enforces them (cgroup v1 on these hosts; the files are read
-// on the host under the container's cgroup): memory and the OOM killer, pids, the CPU quota,
-// `update`, and pause/resume through the freezer.
+// Resource limits as the kernel enforces them (the files are read on the host under the
+// container's cgroup): memory and the OOM killer, pids, the CPU quota, `update`, and
+// pause/resume through the freezer. On a v1 or hybrid host the v1 files of each controller's
+// hierarchy (memory.limit_in_bytes, freezer.state...); on a pure cgroup v2 host (the qemu lane)
+// the same effects through the unified files (memory.max, cgroup.events...) of
+// /sys/fs/cgroup/<own cgroup>/moat/<id>.
 
 #include <time.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "support/runtime_fixture.h"
 
@@ -18,8 +22,22 @@ class CgroupsTest : public RuntimeTest {
   void SetUp() override {
     RuntimeTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    // The tests read v1 files (memory.limit_in_bytes, freezer.state...): prove the layout.
+    v2_ = IsCgroupV2Unified();
     auto own = OwnCgroupDirs();
+    if (v2_) {
+      // The runtime enables these in its parent cgroups' subtree_control: prove they exist.
+      auto it = own.find("unified");
+      if (it == own.end()) GTEST_SKIP() << "pure cgroup v2 host, but no cgroup2 mount found";
+      std::vector<std::string> available =
+          Words(ReadFileOrEmpty("/sys/fs/cgroup/cgroup.controllers"));
+      for (const char* c : {"memory", "pids", "cpu"}) {
+        bool found = false;
+        for (const auto& a : available) found |= a == c;
+        if (!found) GTEST_SKIP() << "no cgroup v2 " << c << " controller on this host";
+      }
+      return;
+    }
+    // The tests read v1 files (memory.limit_in_bytes, freezer.state...): prove the layout.
     for (const char* c : {"memory", "pids", "cpu", "freezer"}) {
       bool found = false;
       for (const auto& [hierarchy, dir] : own)
@@ -29,7 +47,13 @@ class CgroupsTest : public RuntimeTest {
   }
 
   // The host directory of the container's cgroup in the hierarchy holding `controller`.
+  // On a pure v2 host, the one unified directory whatever the controller.
   std::string Dir(const std::string& id, const std::string& controller) const {
+    if (v2_) {
+      auto dirs = CgroupDirs(id);
+      auto it = dirs.find("unified");
+      return it == dirs.end() ? "" : it->second;
+    }
     for (const auto& [hierarchy, dir] : CgroupDirs(id))
       if (("," + hierarchy + ",").find("," + controller + ",") != std::string::npos) return dir;
     return "";
@@ -39,8 +63,14 @@ class CgroupsTest : public RuntimeTest {
     return std::stoull("0" + Trim(ReadFileOrEmpty(path)));
   }
 
-  // Total CPU time of the cgroup in ns, straight from cpuacct.
+  // A field of a flat-keyed file of the container's cgroup (v2: memory.events, cpu.stat...).
+  uint64_t Keyed(const std::string& id, const std::string& file, const std::string& key) const {
+    return KeyedValue(ReadFileOrEmpty(Dir(id, "unified") + "/" + file), key);
+  }
+
+  // Total CPU time of the cgroup in ns, straight from cpuacct (v1) or cpu.stat usage_usec (v2).
   uint64_t CpuUsage(const std::string& id) const {
+    if (v2_) return Keyed(id, "cpu.stat", "usage_usec") * 1000;
     return ReadNumber(Dir(id, "cpuacct") + "/cpuacct.usage");
   }
 
@@ -49,6 +79,9 @@ class CgroupsTest : public RuntimeTest {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
   }
+
+  // A pure cgroup v2 host (set by SetUp).
+  bool v2_ = false;
 };
 
 TEST_F(CgroupsTest, MemoryLimitTriggersTheOomKiller) {
@@ -59,9 +92,15 @@ TEST_F(CgroupsTest, MemoryLimitTriggersTheOomKiller) {
   // The OOM killer's SIGKILL, in the shell convention.
   EXPECT_EQ(r.exit_code, 137) << r.Describe();
   std::string mem = Dir(id, "memory");
-  EXPECT_EQ(Trim(ReadFileOrEmpty(mem + "/memory.limit_in_bytes")), "33554432");
-  EXPECT_NE(ReadFileOrEmpty(mem + "/memory.oom_control").find("oom_kill 1"), std::string::npos)
-      << ReadFileOrEmpty(mem + "/memory.oom_control");
+  if (v2_) {
+    EXPECT_EQ(Trim(ReadFileOrEmpty(mem + "/memory.max")), "33554432");
+    EXPECT_GE(Keyed(id, "memory.events", "oom_kill"), 1u)
+        << mem << "/memory.events: " << ReadFileOrEmpty(mem + "/memory.events");
+  } else {
+    EXPECT_EQ(Trim(ReadFileOrEmpty(mem + "/memory.limit_in_bytes")), "33554432");
+    EXPECT_NE(ReadFileOrEmpty(mem + "/memory.oom_control").find("oom_kill 1"), std::string::npos)
+        << ReadFileOrEmpty(mem + "/memory.oom_control");
+  }
   EXPECT_EQ(Status(id), "stopped");
   json stats = Stats(id);
   ASSERT_TRUE(stats.is_object());
@@ -130,9 +169,17 @@ TEST_F(CgroupsTest, CpuQuotaThrottlesABusyLoop) {
   int64_t start = NowNs();
   CommandResult r = Runtime({"run", "--detach", "--bundle", bundle(), id});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
-  EXPECT_EQ(Trim(ReadFileOrEmpty(Dir(id, "cpu") + "/cpu.cfs_quota_us")), "20000");
-  EXPECT_EQ(Trim(ReadFileOrEmpty(Dir(id, "cpu") + "/cpu.cfs_period_us")), "100000");
+  if (v2_) {
+    EXPECT_EQ(Trim(ReadFileOrEmpty(Dir(id, "cpu") + "/cpu.max")), "20000 100000");
+  } else {
+    EXPECT_EQ(Trim(ReadFileOrEmpty(Dir(id, "cpu") + "/cpu.cfs_quota_us")), "20000");
+    EXPECT_EQ(Trim(ReadFileOrEmpty(Dir(id, "cpu") + "/cpu.cfs_period_us")), "100000");
+  }
   SleepMs(1500);
+  if (v2_) {
+    EXPECT_GT(Keyed(id, "cpu.stat", "nr_throttled"), 0u)
+        << "cpu.stat: " << ReadFileOrEmpty(Dir(id, "cpu") + "/cpu.stat");
+  }
   json stats = Stats(id);
   int64_t wall = NowNs() - start;
   ASSERT_TRUE(stats.is_object());
@@ -150,7 +197,7 @@ TEST_F(CgroupsTest, UpdateChangesTheMemoryLimit) {
   json c = Config({"sleep", "30"});
   c["linux"]["resources"]["memory"] = {{"limit", 128 << 20}};
   ASSERT_GT(CreateAndStart(c, id), 0);
-  std::string file = Dir(id, "memory") + "/memory.limit_in_bytes";
+  std::string file = Dir(id, "memory") + (v2_ ? "/memory.max" : "/memory.limit_in_bytes");
   EXPECT_EQ(Trim(ReadFileOrEmpty(file)), "134217728");
   CommandResult u = Runtime({"update", "--memory", "64m", id});
   ASSERT_EQ(u.exit_code, 0) << u.Describe();
@@ -167,13 +214,26 @@ TEST_F(CgroupsTest, PauseFreezesAndResumeThaws) {
   WriteConfig(Config({"sh", "-c", "while :; do :; done"}));
   CommandResult r = Runtime({"run", "--detach", "--bundle", bundle(), id});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
-  std::string freezer = Dir(id, "freezer") + "/freezer.state";
+  // v1: freezer.state FROZEN/THAWED; v2: the "frozen" key of cgroup.events.
+  std::string freezer =
+      v2_ ? Dir(id, "unified") + "/cgroup.events" : Dir(id, "freezer") + "/freezer.state";
+  auto frozen_state = [&] {
+    if (!v2_) return Trim(ReadFileOrEmpty(freezer));
+    switch (KeyedValue(ReadFileOrEmpty(freezer), "frozen", 2)) {
+      case 0:
+        return std::string("THAWED");
+      case 1:
+        return std::string("FROZEN");
+      default:
+        return "? (" + ReadFileOrEmpty(freezer) + ")";
+    }
+  };
   SleepMs(100);
 
   CommandResult p = Runtime({"pause", id});
   ASSERT_EQ(p.exit_code, 0) << p.Describe();
   EXPECT_EQ(Status(id), "paused");
-  EXPECT_EQ(Trim(ReadFileOrEmpty(freezer)), "FROZEN");
+  EXPECT_EQ(frozen_state(), "FROZEN");
   uint64_t before = CpuUsage(id);
   SleepMs(300);
   uint64_t after = CpuUsage(id);
@@ -182,7 +242,7 @@ TEST_F(CgroupsTest, PauseFreezesAndResumeThaws) {
   CommandResult res = Runtime({"resume", id});
   ASSERT_EQ(res.exit_code, 0) << res.Describe();
   EXPECT_EQ(Status(id), "running");
-  EXPECT_EQ(Trim(ReadFileOrEmpty(freezer)), "THAWED");
+  EXPECT_EQ(frozen_state(), "THAWED");
   before = CpuUsage(id);
   SleepMs(300);
   after = CpuUsage(id);
@@ -198,6 +258,9 @@ TEST_F(CgroupsTest, DeleteForceRemovesAPausedContainer) {
   ASSERT_GT(pid, 0);
   ASSERT_EQ(Runtime({"pause", id}).exit_code, 0);
   EXPECT_EQ(Status(id), "paused");
+  if (v2_) {
+    EXPECT_EQ(KeyedValue(ReadFileOrEmpty(Dir(id, "unified") + "/cgroup.events"), "frozen", 2), 1u);
+  }
   CommandResult d = Runtime({"delete", "--force", id});
   ASSERT_EQ(d.exit_code, 0) << d.Describe();
   EXPECT_TRUE(WaitFor([&] {

@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -268,6 +269,23 @@ std::map<std::string, std::string> OwnCgroupDirs() {
       if (h.controllers.count(first)) out[ctrls] = h.mount_point + under(path, h.root);
   }
   return out;
+}
+
+bool IsCgroupV2Unified() {
+  constexpr decltype(statfs::f_type) kCgroup2SuperMagic = 0x63677270;  // CGROUP2_SUPER_MAGIC
+  struct statfs fs {};
+  if (statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == kCgroup2SuperMagic) return true;
+  return PathExists("/sys/fs/cgroup/cgroup.controllers");
+}
+
+uint64_t KeyedValue(const std::string& text, const std::string& key, uint64_t fallback) {
+  for (const auto& line : Lines(text)) {
+    auto w = Words(line);
+    if (w.size() == 2 && w[0] == key && !w[1].empty() &&
+        w[1].find_first_not_of("0123456789") == std::string::npos)
+      return std::stoull(w[1]);
+  }
+  return fallback;
 }
 
 std::string RuntimeTest::RuntimePath() { return MOAT_RUNTIME_PATH; }

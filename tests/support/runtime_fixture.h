@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -56,6 +57,14 @@ std::vector<std::string> MountsMentioning(const std::string& needle);
 // Where this process's cgroup hierarchies are: for each mounted hierarchy (v1 controller or
 // the cgroup2 mount, key "unified"), the host directory of the caller's own cgroup.
 std::map<std::string, std::string> OwnCgroupDirs();
+
+// True on a pure cgroup v2 host: /sys/fs/cgroup is the cgroup2 mount itself (statfs magic
+// CGROUP2_SUPER_MAGIC, or its cgroup.controllers exists). False on v1 and hybrid hosts.
+bool IsCgroupV2Unified();
+
+// The value of `key` in a flat-keyed cgroup file's text ("key value" lines: memory.events,
+// pids.events, cpu.stat, cgroup.events...); `fallback` when the key is absent.
+uint64_t KeyedValue(const std::string& text, const std::string& key, uint64_t fallback = 0);
 
 class RuntimeTest : public ::testing::Test {
  public:

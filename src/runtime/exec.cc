@@ -120,7 +120,8 @@ Result<int> Exec(const Context& ctx, const ExecOptions& o) {
   MOAT_TRY(SendSync(pair.first.get(), SyncType::kGo));
   MOAT_TRY(ExpectSync(pair.first.get(), SyncType::kReady));
   if (!o.pid_file.empty())
-    MOAT_TRY(std::move(sys::WriteFileAtomic(o.pid_file, std::to_string(pid), 0644))
+    MOAT_TRY(std::move(sys::WriteFileAtomic(o.pid_file, std::to_string(pid), 0644,
+                                            sys::Durability::kUntilReboot))
                  .Context("--pid-file"));
   kill_child.Cancel();
   if (o.detach) return 0;

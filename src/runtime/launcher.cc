@@ -80,7 +80,7 @@ std::string HookState(const ContainerState& s, Status status) { return StatusDoc
 
 Result<void> WritePidFile(const std::string& path, pid_t pid) {
   if (path.empty()) return Ok();
-  return sys::WriteFileAtomic(path, std::to_string(pid), 0644);
+  return sys::WriteFileAtomic(path, std::to_string(pid), 0644, sys::Durability::kUntilReboot);
 }
 
 // Fills the namespace part of `plan` and returns the namespaces the container shares with us.
@@ -180,8 +180,12 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
     return Fail(ErrorKind::kUnsupported,
                 "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); "
                 "drop the flag to manage cgroups through cgroupfs");
+  MOAT_LOG(kDebug, "create %s: begin", o.id.c_str());
   MOAT_ASSIGN_OR_RETURN(std::string bundle, AbsolutePath(o.bundle));
-  MOAT_ASSIGN_OR_RETURN(oci::Spec spec, oci::LoadSpec(bundle));
+  // The bytes are kept: the container's frozen copy of its config is exactly what was given.
+  MOAT_ASSIGN_OR_RETURN(std::string config_text, sys::ReadFile(bundle + "/config.json"));
+  MOAT_ASSIGN_OR_RETURN(oci::Spec spec, oci::ParseSpec(config_text));
+  MOAT_LOG(kDebug, "create %s: parsed", o.id.c_str());
   MOAT_TRY(oci::ValidateSpec(spec));
   MOAT_TRY(oci::RequireProcess(spec));
   oci::Linux linux = spec.linux.value_or(oci::Linux{});
@@ -230,6 +234,7 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   plan.has_runtime_hooks = !hooks.prestart.empty() || !hooks.create_runtime.empty();
   plan.create_container_hooks = hooks.create_container;
   plan.start_container_hooks = hooks.start_container;
+  MOAT_LOG(kDebug, "create %s: mounts planned", o.id.c_str());
   MOAT_ASSIGN_OR_RETURN(plan.process, PlanProcess(*spec.process, linux.seccomp,
                                                   ctx.SeccompCacheDir(), DetectLsms(), "process"));
   plan.process.preserve_fds = o.preserve_fds;
@@ -238,6 +243,7 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
     return Fail(ErrorKind::kInvalidArgument,
                 "process.terminal is true but no --console-socket was given");
 
+  MOAT_LOG(kDebug, "create %s: planned", o.id.c_str());
   // From here on, every step is undone if a later one fails.
   MOAT_TRY(store.CreateDir(o.id));
   Defer remove_dir([&] { (void)store.Remove(o.id); });
@@ -266,6 +272,7 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   if (resources.devices.empty()) resources.devices = DefaultDeviceRules(plan.devices);
   MOAT_TRY(std::move(cgroup->Apply(resources)).Context("linux.resources"));
 
+  MOAT_LOG(kDebug, "create %s: cgroup %s ready", o.id.c_str(), cgroup->Path().c_str());
   MOAT_ASSIGN_OR_RETURN(UniqueFd state_dir, sys::open(store.Dir(o.id), O_PATH | O_DIRECTORY));
   MOAT_TRY(sys::mkfifoat(state_dir.get(), "exec.fifo", 0622));
   if (fchmodat(state_dir.get(), "exec.fifo", 0622, 0) != 0) return FailErrno("chmod exec.fifo");
@@ -321,6 +328,7 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
     (void)sys::waitid_pidfd(pidfd.get(), WEXITED);
   });
   int sync = pair.first.get();
+  MOAT_LOG(kDebug, "create %s: cloned pid %d", o.id.c_str(), pid);
   if (cgroup->version() == cgroups::Version::kV1) MOAT_TRY(cgroup->AddProcess(pid));
   if (plan.new_user_ns) MOAT_TRY(WriteIdMapsFromParent(pid, linux));
   MOAT_TRY(SendSync(sync, SyncType::kGo));
@@ -336,13 +344,16 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
       MOAT_TRY(SendSync(sync, SyncType::kHooksDone));
     }
   }
+  MOAT_LOG(kDebug, "create %s: container process ready", o.id.c_str());
   MOAT_ASSIGN_OR_RETURN(state.pid_start_time, ProcessStartTime(pid));
-  MOAT_TRY(store.SaveConfig(o.id, spec));
+  MOAT_TRY(store.SaveConfig(o.id, config_text));
+  MOAT_LOG(kDebug, "create %s: config saved", o.id.c_str());
   MOAT_TRY(store.Save(state));
   MOAT_TRY(std::move(WritePidFile(o.pid_file, pid)).Context("--pid-file"));
   kill_child.Cancel();
   remove_cgroup.Cancel();
   remove_dir.Cancel();
+  MOAT_LOG(kDebug, "create %s: state saved", o.id.c_str());
   return Created{pid, std::move(pidfd)};
 }
 

@@ -49,11 +49,13 @@ Result<void> StateStore::CreateDir(const std::string& id) {
 }
 
 Result<void> StateStore::Save(const ContainerState& state) {
-  return sys::WriteFileAtomic(Dir(state.id) + "/state.json", StateToJson(state), 0600);
+  return sys::WriteFileAtomic(Dir(state.id) + "/state.json", StateToJson(state), 0600,
+                              sys::Durability::kUntilReboot);
 }
 
-Result<void> StateStore::SaveConfig(const std::string& id, const oci::Spec& spec) {
-  return sys::WriteFileAtomic(Dir(id) + "/config.json", oci::SpecToJson(spec), 0600);
+Result<void> StateStore::SaveConfig(const std::string& id, std::string_view config_json) {
+  return sys::WriteFileAtomic(Dir(id) + "/config.json", config_json, 0600,
+                              sys::Durability::kUntilReboot);
 }
 
 Result<ContainerState> StateStore::Load(const std::string& id) const {

@@ -1,6 +1,7 @@
 #pragma once
 
-// The runtime's record of a container: <root>/<id>/state.json (written atomically), the frozen
+// The runtime's record of a container: <root>/<id>/state.json (written atomically, not fsynced:
+// like the container itself it does not outlive the machine), the frozen
 // copy of config.json taken at create (later edits of the bundle must not affect the container),
 // and the exec fifo that holds the container process between create and start.
 
@@ -62,7 +63,8 @@ class StateStore {
   // Creates <root>/<id> (mode 0711); kAlreadyExists if a container by that id exists.
   Result<void> CreateDir(const std::string& id);
   Result<void> Save(const ContainerState& state);
-  Result<void> SaveConfig(const std::string& id, const oci::Spec& spec);
+  // Stores the container's config.json as given (already parsed and validated by the caller).
+  Result<void> SaveConfig(const std::string& id, std::string_view config_json);
   // kNotFound "container <id> does not exist".
   Result<ContainerState> Load(const std::string& id) const;
   Result<oci::Spec> LoadConfig(const std::string& id) const;

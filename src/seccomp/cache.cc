@@ -1,4 +1,5 @@
 // CompileCached() from compiler.h: the on-disk cache of compiled programs.
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,6 +38,9 @@ static_assert(sizeof(Header) == 56);
 static_assert(sizeof(sock_filter) == 8);
 
 Result<Digest> Sha256(std::string_view data) {
+  // Never read openssl.cnf (or $OPENSSL_CONF): a root process must not let the environment pick
+  // providers or engines to load, and the read costs ~2 ms per container start. Idempotent.
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, nullptr);
   Digest out;
   unsigned int len = 0;
   if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 ||

@@ -170,14 +170,16 @@ Result<void> WriteFile(const std::string& path, std::string_view data) {
   return WriteFileAt(AT_FDCWD, path, data);
 }
 
-Result<void> WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode) {
+Result<void> WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
+                             Durability durability) {
+  const bool durable = durability == Durability::kDurable;
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string tmp = StrFormat("%s.tmp-%d", path.c_str(), getpid());
   {
     MOAT_ASSIGN_OR_RETURN(UniqueFd fd, open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode));
     auto w = WriteAll(fd.get(), data);
-    if (w) w = fsync(fd.get());
+    if (w && durable) w = fsync(fd.get());
     if (!w) {
       ::unlink(tmp.c_str());
       return std::move(w).Context("write %s", tmp.c_str());
@@ -188,6 +190,7 @@ Result<void> WriteFileAtomic(const std::string& path, std::string_view data, mod
     ::unlink(tmp.c_str());
     return Fail(Error::FromErrno(err, "rename " + tmp + " to " + path));
   }
+  if (!durable) return Ok();
   MOAT_ASSIGN_OR_RETURN(UniqueFd dfd, open(dir, O_RDONLY | O_DIRECTORY));
   return fsync(dfd.get());
 }

@@ -42,8 +42,14 @@ Result<void> WriteAll(int fd, std::string_view data);
 // Opens dirfd/path O_WRONLY (no create, no truncate) and writes `data`: for /proc and cgroupfs.
 Result<void> WriteFileAt(int dirfd, const std::string& path, std::string_view data);
 Result<void> WriteFile(const std::string& path, std::string_view data);
-// Writes a temp file beside `path`, fsyncs it, renames it over `path`, fsyncs the directory.
-Result<void> WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+// Whether an atomic write must also survive a crash of the machine. State under /run dies with
+// the machine anyway: it needs the rename (readers never see half a file), not the fsyncs.
+enum class Durability { kDurable, kUntilReboot };
+
+// Writes a temp file beside `path` and renames it over `path`; kDurable also fsyncs the file
+// before the rename and the directory after it.
+Result<void> WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644,
+                             Durability durability = Durability::kDurable);
 // mkdir -p; existing directories are fine.
 Result<void> MkdirAll(const std::string& path, mode_t mode);
 // rm -rf of a tree that contains no mount points; stays on one file system.

@@ -53,10 +53,7 @@ Result<int> Exec(const Context& ctx, const ExecOptions& o) {
   if (plan.terminal && o.console_socket.empty())
     return Fail(ErrorKind::kInvalidArgument, "process.terminal is true but no --console-socket was given");
 
-  MOAT_ASSIGN_OR_RETURN(UniqueFd target, sys::pidfd_open(c.state.pid));
-  auto start = ProcessStartTime(c.state.pid);
-  if (!start || *start != c.state.pid_start_time)
-    return Fail(ErrorKind::kConflict, "container %s is not running", o.id.c_str());
+  MOAT_ASSIGN_OR_RETURN(UniqueFd target, OpenInitPidfd(c.state));
 
   int join = 0;
   for (const char* type : oci::kNamespaceTypes) {
@@ -68,10 +65,7 @@ Result<int> Exec(const Context& ctx, const ExecOptions& o) {
     // Only changes the pid namespace of our future children.
     MOAT_TRY(std::move(sys::setns(target.get(), CLONE_NEWPID)).Context("join pid namespace"));
   }
-  MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
-  auto cgroup = c.state.cgroup_paths.empty()
-                    ? cgroups::OpenManager(layout, c.state.cgroup_path)
-                    : cgroups::OpenManager(layout, c.state.cgroup_paths);
+  MOAT_ASSIGN_OR_RETURN(auto cgroup, OpenCgroup(c.state));
 
   MOAT_ASSIGN_OR_RETURN(auto pair, sys::socketpair(SOCK_SEQPACKET));
   UniqueFd console;

@@ -47,9 +47,14 @@ Result<void> RunHook(const oci::Hook& hook, std::string_view state_json) {
     _exit(127);
   }
   read_end.reset();
-  // A hook may ignore stdin; EPIPE is not its failure.
-  signal(SIGPIPE, SIG_IGN);
+  // A hook may ignore stdin; EPIPE is not its failure. SIGPIPE is ignored only around the
+  // write: an ignored disposition survives execve, and these hooks also run in the container's
+  // own process before it executes the user's program.
+  struct sigaction ignore {}, previous {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, &previous);
   (void)sys::WriteAll(write_end.get(), state_json);
+  sigaction(SIGPIPE, &previous, nullptr);
   write_end.reset();
   int64_t deadline = hook.timeout ? NowMs() + int64_t{*hook.timeout} * 1000 : -1;
   while (true) {

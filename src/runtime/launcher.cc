@@ -70,12 +70,6 @@ Result<void> WriteIdMapsFromParent(pid_t pid, const oci::Linux& linux) {
   return Ok();
 }
 
-Result<std::unique_ptr<cgroups::Manager>> OpenCgroup(const ContainerState& state) {
-  MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
-  if (!state.cgroup_paths.empty()) return cgroups::OpenManager(layout, state.cgroup_paths);
-  return cgroups::OpenManager(layout, state.cgroup_path);
-}
-
 std::string HookState(const ContainerState& s, Status status) { return StatusDocument(s, status); }
 
 Result<void> WritePidFile(const std::string& path, pid_t pid) {
@@ -357,6 +351,22 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   return Created{pid, std::move(pidfd)};
 }
 
+Result<std::unique_ptr<cgroups::Manager>> OpenCgroup(const ContainerState& state) {
+  MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
+  if (!state.cgroup_paths.empty()) return cgroups::OpenManager(layout, state.cgroup_paths);
+  return cgroups::OpenManager(layout, state.cgroup_path);
+}
+
+Result<UniqueFd> OpenInitPidfd(const ContainerState& state) {
+  MOAT_ASSIGN_OR_RETURN(UniqueFd pidfd, sys::pidfd_open(state.pid));
+  // The pidfd pins the process: checking the start time after opening it rules out a pid that
+  // was reused by another process.
+  auto start = ProcessStartTime(state.pid);
+  if (!start || *start != state.pid_start_time)
+    return Fail(ErrorKind::kConflict, "container %s is not running", state.id.c_str());
+  return pidfd;
+}
+
 Result<Loaded> LoadContainer(const Context& ctx, const std::string& id) {
   StateStore store = ctx.store();
   MOAT_ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
@@ -411,11 +421,7 @@ Result<void> Kill(const Context& ctx, const std::string& id, int signal, bool al
   }
   if (c.status == Status::kStopped)
     return Fail(ErrorKind::kConflict, "container %s is not running", id.c_str());
-  MOAT_ASSIGN_OR_RETURN(UniqueFd pidfd, sys::pidfd_open(c.state.pid));
-  // The pidfd pins the process: re-check that the pid was not reused before signalling.
-  auto start = ProcessStartTime(c.state.pid);
-  if (!start || *start != c.state.pid_start_time)
-    return Fail(ErrorKind::kConflict, "container %s is not running", id.c_str());
+  MOAT_ASSIGN_OR_RETURN(UniqueFd pidfd, OpenInitPidfd(c.state));
   return sys::pidfd_send_signal(pidfd.get(), signal);
 }
 

@@ -10,6 +10,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "cgroups/manager.h"
 #include "oci/spec.h"
 #include "runtime/state_store.h"
 
@@ -46,6 +47,10 @@ struct Loaded {
   Status status = Status::kStopped;
 };
 Result<Loaded> LoadContainer(const Context& ctx, const std::string& id);
+// A pidfd of the container's init; kConflict if it has exited or its pid was reused.
+Result<UniqueFd> OpenInitPidfd(const ContainerState& state);
+// Reopens the container's cgroup from the paths recorded in its state.
+Result<std::unique_ptr<cgroups::Manager>> OpenCgroup(const ContainerState& state);
 
 Result<void> Kill(const Context& ctx, const std::string& id, int signal, bool all);
 // Removes a stopped (or created) container; `force` kills a running one first. Runs poststop

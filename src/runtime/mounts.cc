@@ -243,7 +243,7 @@ Result<void> ApplyMount(int root_fd, const MountOp& op) {
                    .Context("bind mount %s", op.destination.c_str()));
     }
     MOAT_TRY(sys::move_mount(tree.get(), "", target.get(), "",
-                             MOVE_MOUNT_F_EMPTY_PATH | 0x00000040 /* T_EMPTY_PATH */));
+                             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
   } else {
     auto r = sys::mount(op.source, FdPath(target.get()), op.type, op.flags, op.data);
     if (!r && op.type == "sysfs" && r.error().sys_errno == EPERM) {

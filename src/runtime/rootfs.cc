@@ -176,7 +176,7 @@ Result<void> ReadonlyPathsInChild(const std::vector<std::string>& paths) {
                  .Context("readonly path %s", p.c_str()));
     MOAT_ASSIGN_OR_RETURN(UniqueFd target, sys::openat2(root.get(), p, O_PATH | O_NOFOLLOW, 0, kInRoot));
     MOAT_TRY(std::move(sys::move_mount(tree->get(), "", target.get(), "",
-                                       MOVE_MOUNT_F_EMPTY_PATH | 0x00000040))
+                                       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
                  .Context("readonly path %s", p.c_str()));
   }
   return Ok();

@@ -1,6 +1,7 @@
 // OCI hooks: all six kinds run, in the spec's order, where the spec says (host or container),
 // with the state on stdin; a failing or hanging hook fails the operation and leaves nothing.
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,21 @@ TEST_F(HooksTest, AllHooksRunInOrder) {
   ASSERT_EQ(d.exit_code, 0) << d.Describe();
   EXPECT_EQ(ReadFileOrEmpty(log),
             "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\npoststop\n");
+}
+
+// Hooks that run in the container's own process must not change what the user's program
+// inherits: an ignored SIGPIPE survives execve (signal(7)).
+TEST_F(HooksTest, InContainerHooksLeaveSignalDispositionsAlone) {
+  std::string id = NewId();
+  json c = Config({"sh", "-c", "grep ^SigIgn: /proc/self/status"});
+  c["hooks"]["createContainer"] = {ShellHook("true")};
+  c["hooks"]["startContainer"] = {ShellHook("true")};
+  CommandResult r = RunContainer(c, id);
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  // SigIgn is a hex mask; SIGPIPE (13) is bit 12.
+  std::string mask = r.out.substr(r.out.find(':') + 1);
+  uint64_t ignored = std::stoull(std::string(mask), nullptr, 16);
+  EXPECT_EQ(ignored & (uint64_t{1} << (SIGPIPE - 1)), 0u) << r.out;
 }
 
 TEST_F(HooksTest, FailingPrestartHookFailsCreateAndLeavesNothing) {

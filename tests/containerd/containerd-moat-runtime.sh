@@ -514,7 +514,7 @@ fi
 # `script` gives ctr a pty (its stdin is /dev/null); a "^@" (a NUL echoed by a pty) shows up
 # before the container's output, the same with runc: dropped before comparing.
 new_id t-tty
-printf -v cmd '%q ' timeout 30 ctr --address "$SOCK" --namespace "$NS" run --rm -t "${RUN_OPTS[@]}" \
+printf -v cmd '%q ' timeout --foreground -k 5 30 ctr --address "$SOCK" --namespace "$NS" run --rm -t "${RUN_OPTS[@]}" \
   "$IMAGE" "$id" sh -c 'tty; exit 5'
 out=$(script -qec "$cmd" /dev/null 2>&1 </dev/null | tr -d '\r' | sed 's/\^@//g')
 rc=$?  # pipefail: script's status (tr and sed exit 0)
@@ -628,7 +628,7 @@ else
   fi
 
   # exec with a terminal (the shim passes --console-socket); `script` gives ctr a pty.
-  printf -v cmd '%q ' timeout 30 ctr --address "$SOCK" --namespace "$NS" task exec -t \
+  printf -v cmd '%q ' timeout --foreground -k 5 30 ctr --address "$SOCK" --namespace "$NS" task exec -t \
     --exec-id e3 --fifo-dir "$FIFO_DIR" "$id" sh -c 'tty; exit 4'
   out=$(script -qec "$cmd" /dev/null 2>&1 </dev/null | tr -d '\r' | sed 's/\^@//g')
   rc=$?  # pipefail: script's status (tr and sed exit 0)

@@ -8,6 +8,8 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config ccache
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
   libseccomp-dev libcap-dev libssl-dev
+  # moatd/moat: HTTP (Boost.Beast, header-only), image layers (libarchive, ISA-L gzip, zstd)
+  libboost-dev libarchive-dev libisal-dev libzstd-dev
   # tests: the bundled image's contents, and tools the tests drive
   busybox-static iproute2 procps jq
   # comparison runtimes for bench/ and cross-checks
@@ -17,6 +19,9 @@ PACKAGES=(
   qemu-system-x86 apparmor xz-utils python3
   # tests/containerd: a private containerd (with ctr and the runc v2 shim) drives moat-runtime
   containerd
+  # tests/engine and bench/engine.sh: the real docker CLI (and dockerd to compare), docker-py,
+  # docker-compose against moatd
+  docker.io python3-docker docker-compose
 )
 
 missing=()

@@ -38,7 +38,7 @@ Result<std::string> SetupExecChild(ProcessPlan& plan, int container_pidfd, int j
 
 }  // namespace
 
-Result<int> Exec(const Context& ctx, const ExecOptions& o) {
+Result<ExecStarted> StartExec(const Context& ctx, const ExecOptions& o) {
   MOAT_ASSIGN_OR_RETURN(Loaded c, LoadContainer(ctx, o.id));
   if (c.status != Status::kRunning && c.status != Status::kCreated)
     return Fail(ErrorKind::kConflict, "cannot exec in container %s: it is %s", o.id.c_str(),
@@ -118,8 +118,13 @@ Result<int> Exec(const Context& ctx, const ExecOptions& o) {
                                             sys::Durability::kUntilReboot))
                  .Context("--pid-file"));
   kill_child.Cancel();
+  return ExecStarted{pid, std::move(pidfd)};
+}
+
+Result<int> Exec(const Context& ctx, const ExecOptions& o) {
+  MOAT_ASSIGN_OR_RETURN(ExecStarted started, StartExec(ctx, o));
   if (o.detach) return 0;
-  return WaitForwardingSignals(pidfd.get());
+  return WaitForwardingSignals(started.pidfd.get());
 }
 
 }  // namespace moat::runtime

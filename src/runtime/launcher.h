@@ -76,6 +76,15 @@ struct ExecOptions {
 // cgroup, its seccomp profile. Returns the exit code (detach: 0 once started).
 Result<int> Exec(const Context& ctx, const ExecOptions& options);
 
+struct ExecStarted {
+  pid_t pid = 0;
+  UniqueFd pidfd;  // the caller is the process's parent and must reap it
+};
+// Exec without waiting (options.detach is ignored): returns once the process is about to
+// execute its program. The process inherits the caller's fds 0-2. Leaves the caller's
+// pid_for_children namespace set to the container's when the container has its own.
+Result<ExecStarted> StartExec(const Context& ctx, const ExecOptions& options);
+
 // Waits for the container's init (the caller is its parent) while forwarding signals to it;
 // returns the exit code in the shell convention.
 Result<int> WaitForwardingSignals(int pidfd);

@@ -14,13 +14,15 @@ Result<std::pair<UniqueFd, UniqueFd>> socketpair(int type) {
   return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
 }
 
-Result<UniqueFd> ConnectUnix(const std::string& path) {
+Result<UniqueFd> ConnectUnix(const std::string& path) { return ConnectUnix(path, SOCK_STREAM); }
+
+Result<UniqueFd> ConnectUnix(const std::string& path, int type) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path)
     return Fail(ErrorKind::kInvalidArgument, "socket path too long: %s", path.c_str());
   memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
   if (!fd) return FailErrno("socket");
   int rc;
   do rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);

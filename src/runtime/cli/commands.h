@@ -22,6 +22,7 @@ struct Globals {
 void AddLifecycleCommands(CLI::App& app, const Globals& g, int* exit_code);  // lifecycle.cc
 void AddExecCommand(CLI::App& app, const Globals& g, int* exit_code);       // exec_cmd.cc
 void AddInfoCommands(CLI::App& app, const Globals& g, int* exit_code);      // info.cc
+void AddMonitorCommand(CLI::App& app, const Globals& g, int* exit_code);    // monitor_cmd.cc
 
 // Logs `error` and returns 1.
 int Report(const Error& error);

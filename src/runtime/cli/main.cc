@@ -49,6 +49,7 @@ int Main(int argc, char** argv) {
   AddLifecycleCommands(app, g, &exit_code);
   AddExecCommand(app, g, &exit_code);
   AddInfoCommands(app, g, &exit_code);
+  AddMonitorCommand(app, g, &exit_code);
   app.parse_complete_callback([&] {
     log::Options lo;
     lo.path = g.log_path;

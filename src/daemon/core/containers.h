@@ -1,0 +1,137 @@
+#pragma once
+
+// The core's container manager: records under the data root, one monitor per started container
+// (moat-runtime in monitor mode, which outlives moatd), overlay root filesystems, waits, logs,
+// attach and exec. Thread-safe: every public method may be called from any request thread.
+//
+// Layout:
+//   <data_root>/containers/<id>/container.json   the record (atomic writes)
+//   <data_root>/containers/<id>/<id>-json.log    json-file log (written by the monitor)
+//   <data_root>/containers/<id>/{upper,work}     the overlay's writable layer
+//   <data_root>/containers/<id>/{hosts,hostname,resolv.conf}
+//   <exec_root>/containers/<id>/                 the monitor's dir (ctl.sock, attach.sock,
+//                                                status.json) and bundle/{config.json,rootfs}
+//   <exec_root>/runtime/                         moat-runtime's --root
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "daemon/common/json.h"
+#include "daemon/core/events.h"
+#include "daemon/privsep/commands.h"
+#include "image/store.h"
+
+namespace moat::daemon::core {
+
+struct Paths {
+  std::string data_root = "/var/lib/moat";
+  std::string exec_root = "/run/moat";
+  std::string runtime_binary;  // moat-runtime
+  std::string cgroup_parent = "moat";  // relative: under moatd's own cgroup
+  int64_t log_max_size = 0;
+  int log_max_files = 1;
+};
+
+struct LogOptions {
+  bool follow = false, stdout_ = true, stderr_ = true, timestamps = false;
+  int64_t since_nano = 0, until_nano = 0;
+  int64_t tail = -1;  // -1 = all
+};
+
+struct AttachOptions {
+  bool stdin_ = false, stdout_ = true, stderr_ = true;
+  bool stream = true, logs = false;
+};
+
+struct StreamResult {
+  UniqueFd fd;
+  bool tty = false;
+};
+
+class Containers {
+ public:
+  Containers(Paths paths, image::Store* store, Events* events, Json default_spec,
+             std::string default_seccomp);
+  ~Containers();
+
+  // Loads the records and reconciles them with reality: monitors still alive are re-adopted;
+  // containers whose monitor is gone get the exit code it recorded (or 255).
+  Result<void> Restore();
+
+  Result<Json> Create(const privsep::ContainerSpec& spec);  // {"Id":..,"Warnings":[]}
+  // false: it was already running (304).
+  Result<bool> Start(const std::string& ref);
+  // false: it was not running (304). timeout < 0: the container's own (default 10 s).
+  Result<bool> Stop(const std::string& ref, int timeout);
+  Result<void> Restart(const std::string& ref, int timeout);
+  Result<void> Kill(const std::string& ref, int signal);
+  Result<void> Remove(const std::string& ref, bool force);
+  Result<void> Pause(const std::string& ref);
+  Result<void> Unpause(const std::string& ref);
+  Result<void> Rename(const std::string& ref, const std::string& new_name);
+  Result<Json> Inspect(const std::string& ref);
+  Result<Json> List(bool all, int64_t limit, const Json& filters);
+  // Blocks until `condition` (not-running | next-exit | removed) holds; {"StatusCode":N,
+  // "Error":null}.
+  Result<Json> Wait(const std::string& ref, const std::string& condition);
+  Result<StreamResult> Logs(const std::string& ref, const LogOptions& options);
+  Result<StreamResult> Attach(const std::string& ref, const AttachOptions& options);
+  Result<void> Resize(const std::string& ref, int height, int width);
+  Result<Json> Top(const std::string& ref, const std::string& ps_args);
+  Result<Json> Prune();
+
+  Result<Json> ExecCreate(const std::string& ref, const privsep::ExecSpec& spec);
+  Result<StreamResult> ExecStart(const std::string& exec_id, bool detach);
+  Result<Json> ExecInspect(const std::string& exec_id);
+  Result<void> ExecResize(const std::string& exec_id, int height, int width);
+
+  // The id of a container using image `image_id`, if any.
+  std::optional<std::string> ImageUser(const std::string& image_id);
+  struct Counts {
+    int total = 0, running = 0, paused = 0, stopped = 0;
+  };
+  Counts Count();
+
+  struct Container;
+  struct ExecRecord;
+
+ private:
+  Result<std::shared_ptr<Container>> Find(const std::string& ref);
+  Result<void> Persist(const Container& c);
+  Result<bool> StartLocked(const std::shared_ptr<Container>& c);
+  Result<void> PrepareRootfs(Container& c, const image::Image& img);
+  void UnmountRootfs(const Container& c);
+  void StartWaiter(const std::shared_ptr<Container>& c);
+  void OnExit(const std::shared_ptr<Container>& c, int64_t code, bool oom, const std::string& error);
+  void AfterExit(const std::shared_ptr<Container>& c);
+  Result<void> StopLocked(const std::shared_ptr<Container>& c, int timeout, bool manual);
+  Result<void> RemoveLocked(const std::shared_ptr<Container>& c, bool force);
+  Result<Json> CtlCall(const Container& c, const Json& request, std::vector<UniqueFd>* fds = nullptr);
+  void Emit(const Container& c, const std::string& action,
+            std::map<std::string, std::string> extra = {});
+  Json InspectJsonLocked(const Container& c);
+  Json SummaryJsonLocked(const Container& c);
+  std::string ExecDir(const std::string& id) const;
+  std::string DataDir(const std::string& id) const;
+
+  Paths paths_;
+  image::Store* store_;
+  Events* events_;
+  Json default_spec_;
+  std::string default_seccomp_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::shared_ptr<Container>> by_id_;
+  std::map<std::string, std::string> id_by_name_;
+  std::map<std::string, std::shared_ptr<ExecRecord>> execs_;
+};
+
+}  // namespace moat::daemon::core

@@ -1,0 +1,384 @@
+#include "image/extract/extractor.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cstring>
+#include <vector>
+
+#include "base/strings.h"
+#include "base/sys/fs.h"
+#include "base/sys/linux_compat.h"
+#include "image/decompress.h"
+#include "image/digest.h"
+#include "image/sys_extra.h"
+
+namespace moat::image {
+namespace {
+
+constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+constexpr uint64_t kRatioGrace = 16ull << 20;  // ratios are checked past this many bytes
+
+// Feeds libarchive the uncompressed stream while hashing it and enforcing size limits.
+struct Source {
+  DecompressReader reader;
+  Sha256 sha;
+  uint64_t total = 0;
+  const ExtractLimits* limits;
+  Error error;
+  bool failed = false;
+  std::vector<char> buf = std::vector<char>(1 << 17);
+
+  Source(int fd, const ExtractLimits* l) : reader(fd), limits(l) {}
+
+  ssize_t ReadChunk(const void** out) {
+    auto n = reader.Read(buf.data(), buf.size());
+    if (!n) {
+      error = std::move(n).error();
+      failed = true;
+      return -1;
+    }
+    sha.Update(buf.data(), *n);
+    total += *n;
+    if (total > limits->max_bytes) {
+      error = MakeError(ErrorKind::kInvalidArgument,
+                        "layer exceeds the size limit of %llu uncompressed bytes",
+                        static_cast<unsigned long long>(limits->max_bytes));
+      failed = true;
+      return -1;
+    }
+    uint64_t in = reader.compressed_bytes();
+    if (total > kRatioGrace && total / (in ? in : 1) > limits->max_ratio) {
+      error = MakeError(ErrorKind::kInvalidArgument,
+                        "layer exceeds the compression ratio limit of %llu",
+                        static_cast<unsigned long long>(limits->max_ratio));
+      failed = true;
+      return -1;
+    }
+    *out = buf.data();
+    return static_cast<ssize_t>(*n);
+  }
+};
+
+ssize_t ReadCallback(struct archive*, void* client, const void** out) {
+  return static_cast<Source*>(client)->ReadChunk(out);
+}
+
+// Lexically normalises a tar name into components: leading "/" and "." are dropped and ".."
+// never climbs above the root. The kernel resolution (RESOLVE_IN_ROOT) is the real guard;
+// this only gives absolute and "../" names a predictable place inside the root.
+std::vector<std::string> CleanPath(const std::string& name) {
+  std::vector<std::string> out;
+  for (auto& c : StrSplit(name, '/')) {
+    if (c.empty() || c == ".") continue;
+    if (c == "..") {
+      if (!out.empty()) out.pop_back();
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string JoinPath(const std::vector<std::string>& c, size_t n) {
+  std::string s = ".";
+  for (size_t i = 0; i < n; ++i) s += "/" + c[i];
+  return s;
+}
+
+// Opens (creating missing directories) the directory of the first `n` components.
+Result<UniqueFd> OpenParent(int root_fd, const std::vector<std::string>& comps, size_t n) {
+  auto fd = sys::openat2(root_fd, JoinPath(comps, n), O_PATH | O_DIRECTORY, 0, kResolve);
+  if (fd || fd.error().sys_errno != ENOENT) return fd;
+  UniqueFd cur;
+  MOAT_ASSIGN_OR_RETURN(cur, sys::openat2(root_fd, ".", O_PATH | O_DIRECTORY, 0, kResolve));
+  for (size_t i = 0; i < n; ++i) {
+    auto next = sys::openat2(root_fd, JoinPath(comps, i + 1), O_PATH | O_DIRECTORY, 0, kResolve);
+    if (!next && next.error().sys_errno == ENOENT) {
+      // EEXIST here is a dangling symlink (its target resolved inside the root does not
+      // exist): refuse instead of guessing where the layer meant to write.
+      if (auto mk = sys::mkdirat(cur.get(), comps[i], 0755); !mk) {
+        if (mk.error().sys_errno == EEXIST)
+          return Fail(ErrorKind::kInvalidArgument, "parent %s of a tar entry is not a directory",
+                      JoinPath(comps, i + 1).c_str());
+        return Fail(std::move(mk).error());
+      }
+      next = sys::openat2(root_fd, JoinPath(comps, i + 1), O_PATH | O_DIRECTORY, 0, kResolve);
+    }
+    if (!next) return Fail(std::move(next).error());
+    cur = std::move(*next);
+  }
+  return cur;
+}
+
+// rm -rf of dirfd/name without following symlinks.
+Result<void> RemoveAt(int dirfd, const std::string& name) {
+  auto st = sys::fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
+  if (!st) return st.error().sys_errno == ENOENT ? Ok() : Fail(std::move(st).error());
+  if (S_ISDIR(st->st_mode)) {
+    MOAT_ASSIGN_OR_RETURN(UniqueFd d,
+                          sys::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    int dup_fd = fcntl(d.get(), F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0) return FailErrno("dup %s", name.c_str());
+    DIR* dir = fdopendir(dup_fd);
+    if (!dir) {
+      ::close(dup_fd);
+      return FailErrno("fdopendir %s", name.c_str());
+    }
+    std::vector<std::string> names;
+    while (struct dirent* e = readdir(dir)) {
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) names.push_back(e->d_name);
+    }
+    closedir(dir);
+    for (auto& n : names) MOAT_TRY(RemoveAt(d.get(), n));
+    return sys::unlinkat(dirfd, name, AT_REMOVEDIR);
+  }
+  return sys::unlinkat(dirfd, name, 0);
+}
+
+struct timespec2 {
+  struct timespec t[2];
+};
+
+timespec2 Times(struct archive_entry* e) {
+  timespec2 ts;
+  ts.t[0].tv_sec = archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
+  ts.t[0].tv_nsec = archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : 0;
+  ts.t[1].tv_sec = archive_entry_mtime(e);
+  ts.t[1].tv_nsec = archive_entry_mtime_nsec(e);
+  return ts;
+}
+
+Result<void> ApplyXattrs(int fd, struct archive_entry* e) {
+  archive_entry_xattr_reset(e);
+  const char* name;
+  const void* value;
+  size_t size;
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    MOAT_TRY(sys2::fsetxattr(fd, name, value, size).Context("xattr on entry"));
+  }
+  return Ok();
+}
+
+class Extractor {
+ public:
+  Extractor(int root_fd, const ExtractOptions& o) : root_fd_(root_fd), opts_(o) {}
+
+  Result<void> Entry(struct archive* a, struct archive_entry* e, ExtractResult* res) {
+    const char* raw = archive_entry_pathname(e);
+    if (!raw) return Fail(ErrorKind::kInvalidArgument, "tar entry without a name");
+    std::string name = raw;
+    if (name.size() > opts_.limits.max_path_length)
+      return Fail(ErrorKind::kInvalidArgument, "tar entry name longer than %llu bytes",
+                  static_cast<unsigned long long>(opts_.limits.max_path_length));
+    auto comps = CleanPath(name);
+    if (comps.empty()) {
+      // The root itself ("./"): take its metadata.
+      if (archive_entry_filetype(e) == AE_IFDIR) dirs_.push_back({".", e_clone(e)});
+      return Ok();
+    }
+    std::string base = comps.back();
+    MOAT_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_, comps, comps.size() - 1));
+    std::string parent_path = JoinPath(comps, comps.size() - 1);
+
+    // OCI whiteouts -> overlay's representation.
+    if (StartsWith(base, ".wh.")) {
+      if (base == ".wh..wh..opq") {
+        MOAT_ASSIGN_OR_RETURN(UniqueFd d, sys::openat2(root_fd_, parent_path,
+                                                       O_RDONLY | O_DIRECTORY, 0, kResolve));
+        std::string xname = opts_.xattr_namespace + ".overlay.opaque";
+        return sys2::fsetxattr(d.get(), xname, "y", 1).Context("opaque dir %s", name.c_str());
+      }
+      std::string target = base.substr(4);
+      if (target.empty() || target == "." || target == "..")
+        return Fail(ErrorKind::kInvalidArgument, "invalid whiteout %s", name.c_str());
+      MOAT_TRY(RemoveAt(parent.get(), target));
+      return sys::mknodat(parent.get(), target, S_IFCHR | 0, makedev(0, 0))
+          .Context("whiteout %s", name.c_str());
+    }
+
+    mode_t type = archive_entry_filetype(e);
+    const char* hardlink = archive_entry_hardlink(e);
+    auto existing = sys::fstatat(parent.get(), base, AT_SYMLINK_NOFOLLOW);
+    if (existing) {
+      bool keep = S_ISDIR(existing->st_mode) && type == AE_IFDIR && !hardlink;
+      if (!keep) MOAT_TRY(RemoveAt(parent.get(), base));
+    }
+    uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
+    gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
+    bool chown = opts_.ownership == Ownership::kKeep;
+    mode_t perm = archive_entry_perm(e) & 07777;
+    timespec2 ts = Times(e);
+
+    if (hardlink) {
+      auto tcomps = CleanPath(hardlink);
+      if (tcomps.empty())
+        return Fail(ErrorKind::kInvalidArgument, "hardlink %s to the root", name.c_str());
+      MOAT_ASSIGN_OR_RETURN(UniqueFd tparent, OpenParent(root_fd_, tcomps, tcomps.size() - 1));
+      // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself, which is inside.
+      return sys2::linkat(tparent.get(), tcomps.back(), parent.get(), base, 0)
+          .Context("hardlink %s", name.c_str());
+    }
+    switch (type) {
+      case AE_IFDIR: {
+        if (!existing) MOAT_TRY(sys::mkdirat(parent.get(), base, 0700));
+        MOAT_ASSIGN_OR_RETURN(UniqueFd d, sys::openat(parent.get(), base,
+                                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+        if (chown) MOAT_TRY(sys2::fchown(d.get(), uid, gid));
+        MOAT_TRY(sys::fchmod(d.get(), perm));
+        MOAT_TRY(ApplyXattrs(d.get(), e));
+        // mtimes of directories are set at the end: creating children changes them.
+        dirs_.push_back({JoinPath(comps, comps.size()), e_clone(e)});
+        return Ok();
+      }
+      case AE_IFREG: {
+        MOAT_ASSIGN_OR_RETURN(UniqueFd f, sys::openat(parent.get(), base,
+                                                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+                                                      0600));
+        const void* buf;
+        size_t size;
+        la_int64_t offset;
+        for (;;) {
+          int rc = archive_read_data_block(a, &buf, &size, &offset);
+          if (rc == ARCHIVE_EOF) break;
+          if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
+            return Fail(ErrorKind::kInvalidArgument, "read %s: %s", name.c_str(),
+                        archive_error_string(a));
+          MOAT_TRY(sys2::pwrite(f.get(), buf, size, offset));
+        }
+        la_int64_t total = archive_entry_size(e);
+        MOAT_TRY(sys2::ftruncate(f.get(), total));
+        res->size += static_cast<uint64_t>(total);
+        if (chown) MOAT_TRY(sys2::fchown(f.get(), uid, gid));
+        MOAT_TRY(sys::fchmod(f.get(), perm));  // after fchown, which clears setuid
+        MOAT_TRY(ApplyXattrs(f.get(), e));
+        return sys2::futimens(f.get(), ts.t);
+      }
+      case AE_IFLNK: {
+        const char* target = archive_entry_symlink(e);
+        if (!target) return Fail(ErrorKind::kInvalidArgument, "symlink %s without target",
+                                 name.c_str());
+        MOAT_TRY(sys::symlinkat(target, parent.get(), base));
+        if (chown) MOAT_TRY(sys::fchownat(parent.get(), base, uid, gid, AT_SYMLINK_NOFOLLOW));
+        return sys2::utimensat(parent.get(), base, ts.t, AT_SYMLINK_NOFOLLOW);
+      }
+      case AE_IFCHR:
+      case AE_IFBLK:
+      case AE_IFIFO: {
+        dev_t dev = makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
+        MOAT_TRY(sys::mknodat(parent.get(), base, type | 0600, type == AE_IFIFO ? 0 : dev)
+                     .Context("device %s", name.c_str()));
+        if (chown) MOAT_TRY(sys::fchownat(parent.get(), base, uid, gid, AT_SYMLINK_NOFOLLOW));
+        MOAT_TRY(sys2::fchmodat(parent.get(), base, perm));
+        return sys2::utimensat(parent.get(), base, ts.t, AT_SYMLINK_NOFOLLOW);
+      }
+      default:
+        return Fail(ErrorKind::kInvalidArgument, "unsupported tar entry type %o for %s",
+                    static_cast<unsigned>(type), name.c_str());
+    }
+  }
+
+  // Directory mtimes, deepest first.
+  Result<void> Finish() {
+    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+      auto d = sys::openat2(root_fd_, it->first, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0,
+                            kResolve);
+      if (!d) continue;  // replaced by a later entry
+      timespec2 ts = Times(it->second);
+      MOAT_TRY(sys2::futimens(d->get(), ts.t));
+    }
+    return Ok();
+  }
+
+  ~Extractor() {
+    for (auto& d : dirs_) archive_entry_free(d.second);
+  }
+
+ private:
+  static struct archive_entry* e_clone(struct archive_entry* e) { return archive_entry_clone(e); }
+  int root_fd_;
+  const ExtractOptions& opts_;
+  std::vector<std::pair<std::string, struct archive_entry*>> dirs_;
+};
+
+std::string JsonEscape(const std::string& s) {
+  std::string o;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += static_cast<char>(c);
+    } else if (c < 0x20) {
+      o += StrFormat("\\u%04x", c);
+    } else {
+      o += static_cast<char>(c);
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions& options) {
+  Source src(in_fd, &options.limits);
+  struct archive* a = archive_read_new();
+  MOAT_CHECK(a != nullptr);
+  archive_read_support_format_tar(a);
+  archive_read_support_format_empty(a);
+  ExtractResult res;
+  Extractor ex(root_fd, options);
+  auto fail_ar = [&](const char* what) -> Unexpected {
+    Error err = src.failed ? src.error
+                           : MakeError(ErrorKind::kInvalidArgument, "%s: %s", what,
+                                       archive_error_string(a) ? archive_error_string(a) : "?");
+    archive_read_free(a);
+    return Fail(std::move(err));
+  };
+  if (archive_read_open(a, &src, nullptr, ReadCallback, nullptr) != ARCHIVE_OK)
+    return fail_ar("open tar");
+  for (;;) {
+    struct archive_entry* e;
+    int rc = archive_read_next_header(a, &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return fail_ar("read tar header");
+    if (++res.entries > options.limits.max_entries) {
+      archive_read_free(a);
+      return Fail(ErrorKind::kInvalidArgument, "layer has more than %llu entries",
+                  static_cast<unsigned long long>(options.limits.max_entries));
+    }
+    auto r = ex.Entry(a, e, &res);
+    if (!r) {
+      Error err = src.failed ? src.error : std::move(r).error();
+      archive_read_free(a);
+      return Fail(std::move(err));
+    }
+  }
+  archive_read_free(a);
+  // The diff id covers the whole uncompressed stream, including padding after the end-of-tar
+  // blocks that libarchive did not consume.
+  const void* chunk;
+  for (;;) {
+    ssize_t n = src.ReadChunk(&chunk);
+    if (n < 0) return Fail(src.error);
+    if (n == 0) break;
+  }
+  MOAT_TRY(ex.Finish());
+  res.diff_id = "sha256:" + src.sha.HexDigest();
+  res.tar_bytes = src.total;
+  return res;
+}
+
+std::string FormatExtractResult(const ExtractResult& r) {
+  return StrFormat("{\"diff_id\":\"%s\",\"size\":%llu,\"entries\":%llu}\n", r.diff_id.c_str(),
+                   static_cast<unsigned long long>(r.size),
+                   static_cast<unsigned long long>(r.entries));
+}
+
+std::string FormatExtractError(const std::string& message) {
+  return "{\"error\":\"" + JsonEscape(message) + "\"}\n";
+}
+
+}  // namespace moat::image

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+
+// Layer extraction, run inside the moat-extract process (never in the daemon core): untrusted
+// gzip/zstd/tar bytes are parsed here. Every entry is created fd-relative under the target
+// directory with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) resolution, so "..",
+// absolute names, symlinks and hardlinks cannot reach outside it.
+namespace moat::image {
+
+struct ExtractLimits {
+  uint64_t max_entries = 1'000'000;
+  uint64_t max_path_length = 4096;
+  uint64_t max_bytes = 64ull << 30;      // uncompressed tar bytes
+  uint64_t max_ratio = 1000;             // uncompressed / compressed
+};
+
+enum class Ownership { kKeep, kIgnore };  // kIgnore: do not chown (unprivileged)
+
+struct ExtractOptions {
+  ExtractLimits limits;
+  Ownership ownership = Ownership::kKeep;
+  // Overlay xattr namespace for opaque dirs: "trusted" (kernel overlay default) or "user"
+  // (overlay's userxattr mount option, for rootless).
+  std::string xattr_namespace = "trusted";
+};
+
+struct ExtractResult {
+  std::string diff_id;  // "sha256:<hex>" of the uncompressed tar
+  uint64_t size = 0;    // bytes of regular file content
+  uint64_t entries = 0;
+  uint64_t tar_bytes = 0;
+};
+
+// Reads a layer (plain tar, gzip or zstd) from `in_fd` and extracts it into the directory
+// `root_fd`. Both fds remain owned by the caller. Reads `in_fd` to EOF (so the diff id covers
+// the whole tar). Errors: kInvalidArgument for corrupt data or exceeded limits (the message
+// names the limit and entry); file-system errors as returned by the syscall. On error the
+// directory holds a partial tree: the caller discards it.
+Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions& options);
+
+// The one-line JSON protocol between moat-extract and the store.
+std::string FormatExtractResult(const ExtractResult& r);
+std::string FormatExtractError(const std::string& message);
+
+}  // namespace moat::image

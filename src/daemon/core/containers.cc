@@ -457,6 +457,19 @@ Result<void> Containers::PrepareRootfs(Container& c, const image::Image& img) {
   return {};
 }
 
+Result<std::string> Containers::EnsureRootfs(const std::shared_ptr<Container>& c, bool* mounted_here) {
+  *mounted_here = false;
+  std::string rootfs = ExecDir(c->id) + "/bundle/rootfs";
+  {
+    std::lock_guard lock(mu_);
+    if (c->rootfs_mounted) return rootfs;
+  }
+  MOAT_ASSIGN_OR_RETURN(image::Image img, store_->Resolve(c->image_id));
+  MOAT_TRY(PrepareRootfs(*c, img));
+  *mounted_here = true;
+  return rootfs;
+}
+
 void Containers::UnmountRootfs(const Container& c) {
   std::string rootfs = ExecDir(c.id) + "/bundle/rootfs";
   // Detach: a process still holding a file open does not keep the daemon from going on.

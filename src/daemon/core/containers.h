@@ -93,6 +93,39 @@ class Containers {
   Result<Json> ExecInspect(const std::string& exec_id);
   Result<void> ExecResize(const std::string& exec_id, int height, int width);
 
+  // --- container_stats.cc (stats, update) ---
+  // One Docker stats document (GET /containers/{id}/stats?stream=0): read, preread, cpu_stats,
+  // precpu_stats (the previous sample this daemon took of the container, so that clients can
+  // compute a CPU percentage), memory_stats {usage, limit, stats}, pids_stats, blkio_stats,
+  // num_procs, name, id. A stopped container gives zeros as dockerd does.
+  Result<Json> Stats(const std::string& ref);
+  // POST /containers/{id}/update: resources (Docker's Resources object, decoded by the front)
+  // applied live through `moat-runtime update` and recorded in the container's spec; also the
+  // restart policy. Returns {"Warnings":[]}.
+  Result<Json> Update(const std::string& ref, const Json& resources);
+
+  // --- container_fs.cc (the container's file system: cp, export, diff, commit) ---
+  // HEAD/GET /containers/{id}/archive?path=P: the stat of P ({"name","size","mode","mtime",
+  // "linkTarget"}, mode in Go's os.FileMode bits) and, for Get, a tar stream of P (fd).
+  // P is resolved inside the container's root with openat2(RESOLVE_IN_ROOT): symlinks in the
+  // container cannot reach the host. Works for stopped containers too (the rootfs is mounted
+  // for the operation). kNotFound "Could not find the file P in container ID".
+  Result<Json> ArchiveStat(const std::string& ref, const std::string& path);
+  Result<StreamResult> ArchiveGet(const std::string& ref, const std::string& path, Json* stat);
+  // PUT /containers/{id}/archive?path=DIR: extracts the tar read from `tar_fd` (remains owned by
+  // the caller) into DIR inside the container, through moat-extract (confined: paths resolved
+  // in the destination). DIR must exist and be a directory.
+  Result<void> ArchivePut(const std::string& ref, const std::string& path, int tar_fd,
+                          bool no_overwrite_dir_non_dir);
+  // GET /containers/{id}/export: a tar of the whole root file system (fd).
+  Result<StreamResult> Export(const std::string& ref);
+  // GET /containers/{id}/changes: [{"Path":"/x","Kind":0|1|2}] (modified, added, deleted), from
+  // the overlay's upper directory.
+  Result<Json> Changes(const std::string& ref);
+  // POST /commit?container=ID&repo=&tag=&comment=&author=&pause=: a new image whose top layer is
+  // the container's changes, config from the container's (changes applied). {"Id":"sha256:.."}
+  Result<Json> Commit(const std::string& ref, const Json& args);
+
   // The id of a container using image `image_id`, if any.
   std::optional<std::string> ImageUser(const std::string& image_id);
   struct Counts {
@@ -105,6 +138,9 @@ class Containers {
 
  private:
   Result<std::shared_ptr<Container>> Find(const std::string& ref);
+  // Mounts the container's rootfs if it is not mounted (a stopped container); `*mounted_here`
+  // tells the caller to unmount it with UnmountRootfs when done. The path of the rootfs.
+  Result<std::string> EnsureRootfs(const std::shared_ptr<Container>& c, bool* mounted_here);
   Result<void> Persist(const Container& c);
   Result<bool> StartLocked(const std::shared_ptr<Container>& c);
   Result<void> PrepareRootfs(Container& c, const image::Image& img);
@@ -132,6 +168,7 @@ class Containers {
   std::map<std::string, std::shared_ptr<Container>> by_id_;
   std::map<std::string, std::string> id_by_name_;
   std::map<std::string, std::shared_ptr<ExecRecord>> execs_;
+  std::map<std::string, Json> last_stats_;  // the previous stats sample per container (guarded by mu_)
 };
 
 }  // namespace moat::daemon::core

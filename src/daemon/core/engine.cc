@@ -462,9 +462,51 @@ Result<Json> Engine::Dispatch(privsep::Request& r, std::vector<UniqueFd>* out) {
     case Op::kVolumeRemove:
     case Op::kVolumePrune:
       return Volumes(r);
-    case Op::kContainerStats:
-    case Op::kContainerUpdate:
-      return Fail(ErrorKind::kUnsupported, "%s is not implemented yet", privsep::OpName(r.op));
+    case Op::kContainerStats: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      MOAT_ASSIGN_OR_RETURN(Json j, containers_->Stats(id));
+      return Answer(200, j);
+    }
+    case Op::kContainerUpdate: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      MOAT_ASSIGN_OR_RETURN(Json j, containers_->Update(id, a.value("resources", Json::object())));
+      return Answer(200, j);
+    }
+    case Op::kContainerArchiveStat: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      MOAT_ASSIGN_OR_RETURN(Json j, containers_->ArchiveStat(id, ArgString(a, "path")));
+      return Answer(200, j);
+    }
+    case Op::kContainerArchiveGet: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      Json stat;
+      MOAT_ASSIGN_OR_RETURN(StreamResult s, containers_->ArchiveGet(id, ArgString(a, "path"), &stat));
+      out->push_back(std::move(s.fd));
+      return Answer(200, stat);
+    }
+    case Op::kContainerArchivePut: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      if (r.fds.size() < 2) return Fail(ErrorKind::kInvalidArgument, "archive: no body stream");
+      MOAT_TRY(containers_->ArchivePut(id, ArgString(a, "path"), r.fds[1].get(),
+                                       ArgBool(a, "no_overwrite_dir_non_dir", false)));
+      return Answer(200);
+    }
+    case Op::kContainerExport: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      MOAT_ASSIGN_OR_RETURN(StreamResult s, containers_->Export(id));
+      out->push_back(std::move(s.fd));
+      return Answer(200);
+    }
+    case Op::kContainerChanges: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      MOAT_ASSIGN_OR_RETURN(Json j, containers_->Changes(id));
+      return Answer(200, j);
+    }
+    case Op::kContainerCommit: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      MOAT_ASSIGN_OR_RETURN(Json j, containers_->Commit(id, a));
+      return Answer(201, j);
+    }
   }
   return Fail(ErrorKind::kInternal, "unhandled op");
 }

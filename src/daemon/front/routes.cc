@@ -6,6 +6,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <thread>
 
@@ -111,8 +112,9 @@ std::string StreamContentType(const Request& req, bool tty) {
 }
 
 // Copies `fd` to the client as a chunked stream until EOF or the client leaves.
-void StreamFd(Responder& resp, int fd, int status, const std::string& content_type) {
-  if (!resp.StartStream(status, content_type)) return;
+void StreamFd(Responder& resp, int fd, int status, const std::string& content_type,
+              const std::map<std::string, std::string>& headers = {}) {
+  if (!resp.StartStream(status, content_type, headers)) return;
   char buf[32768];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -173,6 +175,57 @@ void PumpBody(Responder& resp, UniqueFd fd) {
     if (!n || *n == 0) break;
     if (!WriteAllFd(fd.get(), buf, *n)) break;
   }
+}
+
+std::string Base64(const std::string& in) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int k = 18; k >= 0; k -= 6) out += kAlphabet[(v >> k) & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+// Docker's UpdateConfig (Resources and RestartPolicy): only known keys, type-checked.
+Result<Json> DecodeUpdate(const Json& body) {
+  if (!body.is_object()) return Fail(ErrorKind::kInvalidArgument, "request body: expected a JSON object");
+  Json out = Json::object();
+  for (const char* k : {"Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuPeriod",
+                        "CpuQuota", "PidsLimit", "BlkioWeight"}) {
+    int64_t v = 0;
+    if (!body.contains(k) || body[k].is_null()) continue;
+    MOAT_TRY(GetInt(body, k, &v, k));
+    out[k] = v;
+  }
+  for (const char* k : {"CpusetCpus", "CpusetMems"}) {
+    std::string v;
+    if (!body.contains(k) || body[k].is_null()) continue;
+    MOAT_TRY(GetString(body, k, &v, k));
+    out[k] = v;
+  }
+  MOAT_ASSIGN_OR_RETURN(const Json* rp, GetObject(body, "RestartPolicy", "RestartPolicy"));
+  if (rp) {
+    std::string name;
+    int64_t max = 0;
+    MOAT_TRY(GetString(*rp, "Name", &name, "RestartPolicy.Name"));
+    MOAT_TRY(GetInt(*rp, "MaximumRetryCount", &max, "RestartPolicy.MaximumRetryCount"));
+    out["RestartPolicy"] = {{"Name", name}, {"MaximumRetryCount", max}};
+  }
+  return out;
 }
 
 Result<std::pair<UniqueFd, UniqueFd>> Pipe() {
@@ -433,6 +486,103 @@ api::Router MakeRouter(CoreClient* core, FrontInfo info) {
   });
   add("GET", "/exec/{id}/json", kB, [core](Request& req, Responder& resp) {
     Simple(core, req, resp, Op::kExecInspect, {{"id", req.params["id"]}});
+  });
+
+  add("GET", "/containers/{id}/stats", kB, [core](Request& req, Responder& resp) {
+    bool stream = req.QueryBool("stream", true) && !req.QueryBool("one-shot", false);
+    Json args = {{"id", req.params["id"]}};
+    auto first = CallCore(core, req, resp, Op::kContainerStats, args);
+    if (!first) return;
+    if (!stream) return resp.Json(200, Dump(first->result.value("body", Json::object())));
+    if (!resp.StartStream(200, "application/json")) return;
+    Json body = first->result.value("body", Json::object());
+    for (;;) {
+      if (!resp.Write(Dump(body) + "\n")) return;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      auto next = core->Call(Op::kContainerStats, args, {});
+      if (!next || !next->ok) break;
+      body = next->result.value("body", Json::object());
+    }
+    (void)resp.EndStream();
+  });
+  add("POST", "/containers/{id}/update", kB, [core](Request& req, Responder& resp) {
+    auto body = BodyJson(req);
+    if (!body) return SendError(resp, body.error());
+    auto update = DecodeUpdate(*body);
+    if (!update) return SendError(resp, update.error());
+    Simple(core, req, resp, Op::kContainerUpdate, {{"id", req.params["id"]}, {"resources", *update}});
+  });
+  add("HEAD", "/containers/{id}/archive", kB, [core](Request& req, Responder& resp) {
+    auto path = req.Query("path");
+    if (!path || path->empty()) return resp.Error(400, "path is required");
+    auto reply = CallCore(core, req, resp, Op::kContainerArchiveStat, {{"id", req.params["id"]}, {"path", *path}});
+    if (!reply) return;
+    std::string stat = Dump(reply->result.value("body", Json::object()));
+    resp.Raw(200, "application/json", "", {{"X-Docker-Container-Path-Stat", Base64(stat)}});
+  });
+  add("GET", "/containers/{id}/archive", kB, [core](Request& req, Responder& resp) {
+    auto path = req.Query("path");
+    if (!path || path->empty()) return resp.Error(400, "path is required");
+    auto reply = CallCore(core, req, resp, Op::kContainerArchiveGet, {{"id", req.params["id"]}, {"path", *path}});
+    if (!reply) return;
+    if (reply->fds.empty()) return resp.Error(500, "no archive stream");
+    std::string stat = Dump(reply->result.value("body", Json::object()));
+    StreamFd(resp, reply->fds[0].get(), 200, "application/x-tar", {{"X-Docker-Container-Path-Stat", Base64(stat)}});
+  });
+  add("PUT", "/containers/{id}/archive", BodyMode::kStreamed, [core](Request& req, Responder& resp) {
+    auto path = req.Query("path");
+    if (!path || path->empty()) return resp.Error(400, "path is required");
+    auto pipe = Pipe();
+    if (!pipe) return SendError(resp, pipe.error());
+    UniqueFd w = std::move(pipe->second);
+    std::thread pump([&resp, &w] { PumpBody(resp, std::move(w)); });
+    auto reply = CallCore(core, req, resp, Op::kContainerArchivePut,
+                          {{"id", req.params["id"]}, {"path", *path},
+                           {"no_overwrite_dir_non_dir", req.QueryBool("noOverwriteDirNonDir")}},
+                          {pipe->first.get()});
+    pipe->first.reset();
+    pump.join();
+    if (reply) resp.Empty(200);
+  });
+  add("GET", "/containers/{id}/export", kB, [core](Request& req, Responder& resp) {
+    auto reply = CallCore(core, req, resp, Op::kContainerExport, {{"id", req.params["id"]}});
+    if (!reply) return;
+    if (reply->fds.empty()) return resp.Error(500, "no export stream");
+    StreamFd(resp, reply->fds[0].get(), 200, "application/octet-stream");
+  });
+  add("GET", "/containers/{id}/changes", kB, [core](Request& req, Responder& resp) {
+    Simple(core, req, resp, Op::kContainerChanges, {{"id", req.params["id"]}});
+  });
+  add("POST", "/commit", kB, [core](Request& req, Responder& resp) {
+    auto body = BodyJson(req);
+    if (!body) return SendError(resp, body.error());
+    std::vector<std::string> changes;
+    auto range = req.query.equal_range("changes");
+    for (auto it = range.first; it != range.second; ++it) changes.push_back(it->second);
+    Json args = {{"id", req.Query("container").value_or("")}, {"repo", req.Query("repo").value_or("")},
+                 {"tag", req.Query("tag").value_or("")}, {"comment", req.Query("comment").value_or("")},
+                 {"author", req.Query("author").value_or("")}, {"pause", req.QueryBool("pause", true)},
+                 {"changes", changes}};
+    // The optional container config in the body: only Cmd, Entrypoint, Env, WorkingDir, User,
+    // Labels, ExposedPorts are taken, type-checked here and again in the core.
+    Json config = Json::object();
+    std::optional<std::vector<std::string>> cmd, entrypoint;
+    std::vector<std::string> env;
+    std::string workdir, user;
+    std::map<std::string, std::string> labels;
+    for (auto got : {GetStrSlice(*body, "Cmd", &cmd, "Cmd"), GetStrSlice(*body, "Entrypoint", &entrypoint, "Entrypoint"),
+                   GetStringList(*body, "Env", &env, "Env"), GetString(*body, "WorkingDir", &workdir, "WorkingDir"),
+                   GetString(*body, "User", &user, "User"), GetStringMap(*body, "Labels", &labels, "Labels")}) {
+      if (!got) return SendError(resp, got.error());
+    }
+    if (cmd) config["Cmd"] = *cmd;
+    if (entrypoint) config["Entrypoint"] = *entrypoint;
+    if (!env.empty()) config["Env"] = env;
+    if (!workdir.empty()) config["WorkingDir"] = workdir;
+    if (!user.empty()) config["User"] = user;
+    if (!labels.empty()) config["Labels"] = labels;
+    args["config"] = config;
+    Simple(core, req, resp, Op::kContainerCommit, args);
   });
 
   // Volumes.

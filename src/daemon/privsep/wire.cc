@@ -10,7 +10,7 @@
 namespace moat::daemon::privsep {
 namespace {
 
-constexpr std::array<std::pair<Op, const char*>, 40> kOps = {{
+constexpr std::array<std::pair<Op, const char*>, 46> kOps = {{
     {Op::kSystemInfo, "system.info"},         {Op::kSystemDf, "system.df"},
     {Op::kEvents, "system.events"},           {Op::kImageList, "image.list"},
     {Op::kImageInspect, "image.inspect"},     {Op::kImageHistory, "image.history"},
@@ -27,6 +27,12 @@ constexpr std::array<std::pair<Op, const char*>, 40> kOps = {{
     {Op::kContainerRename, "container.rename"}, {Op::kContainerTop, "container.top"},
     {Op::kContainerStats, "container.stats"}, {Op::kContainerUpdate, "container.update"},
     {Op::kContainerPrune, "container.prune"}, {Op::kExecCreate, "exec.create"},
+    {Op::kContainerArchiveStat, "container.archive_stat"},
+    {Op::kContainerArchiveGet, "container.archive_get"},
+    {Op::kContainerArchivePut, "container.archive_put"},
+    {Op::kContainerExport, "container.export"},
+    {Op::kContainerChanges, "container.changes"},
+    {Op::kContainerCommit, "container.commit"},
     {Op::kExecStart, "exec.start"},           {Op::kExecInspect, "exec.inspect"},
     {Op::kExecResize, "exec.resize"},         {Op::kVolumeList, "volume.list"},
     {Op::kVolumeCreate, "volume.create"},     {Op::kVolumeInspect, "volume.inspect"},

@@ -22,6 +22,8 @@ PACKAGES=(
   # tests/engine and bench/engine.sh: the real docker CLI (and dockerd to compare), docker-py,
   # docker-compose against moatd
   docker.io python3-docker docker-compose
+  # docker run --init: tini-static is bind-mounted as the container's init
+  tini
 )
 
 missing=()

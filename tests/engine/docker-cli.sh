@@ -313,6 +313,32 @@ out=$(timeout 30 "$DOCKER" run --rm -v "$T/host:/h:ro" busybox touch /h/nope 2>&
 rc=$?
 DETAIL="exit $rc: $out" check "bind mount :ro: writes refused" bash -c '[ "$1" != 0 ] && [ ! -e "$2" ]' _ "$rc" "$T/host/nope"
 
+# --- --init, restart policies ----------------------------------------------------------------
+out=$(timeout 30 "$DOCKER" run --rm --init busybox sh -c 'cat /proc/1/comm; (sleep 0.1 &); sleep 0.5; ps -o stat | grep -c "^Z"' 2>&1)
+DETAIL=$out check "--init: pid 1 is the init, an orphaned child is reaped (no zombie)" test "$out" = $'moat-init\n0'
+id=$(timeout 30 "$DOCKER" run -d --init busybox sleep 100 2>&1)
+t0=${EPOCHREALTIME//[!0-9]/}
+"$DOCKER" stop -t 10 "$id" >/dev/null 2>&1
+t1=${EPOCHREALTIME//[!0-9]/}
+code=$("$DOCKER" inspect --format '{{.State.ExitCode}}' "$id" 2>&1)
+DETAIL="exit $code after $(((t1 - t0) / 1000)) ms" check "--init forwards SIGTERM: docker stop ends sleep at once (143, not the 10 s KILL)" \
+  bash -c '[ "$1" = 143 ] && [ "$2" -lt 5000000 ]' _ "$code" "$((t1 - t0))"
+"$DOCKER" rm "$id" >/dev/null 2>&1
+id=$(timeout 30 "$DOCKER" run -d --restart on-failure:2 busybox sh -c 'exit 3' 2>&1)
+for _ in $(seq 60); do
+  st=$("$DOCKER" inspect --format '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}' "$id" 2>&1)
+  [ "$st" = "2 exited 3" ] && break
+  sleep 0.1
+done
+DETAIL=$st check "--restart on-failure:2: restarted twice, then exited 3" test "$st" = "2 exited 3"
+"$DOCKER" rm -f "$id" >/dev/null 2>&1
+id=$(timeout 30 "$DOCKER" run -d --restart always busybox sleep 100 2>&1)
+"$DOCKER" stop -t 1 "$id" >/dev/null 2>&1
+sleep 0.5
+st=$("$DOCKER" inspect --format '{{.State.Status}} {{.RestartCount}}' "$id" 2>&1)
+DETAIL=$st check "--restart always: docker stop keeps it stopped" test "$st" = "exited 0"
+"$DOCKER" rm -f "$id" >/dev/null 2>&1
+
 # --- bad requests -----------------------------------------------------------------------------
 api() { curl -s --unix-socket "$SOCK" -o "$T/body" -w '%{http_code}' "$@"; }
 count_before=$("$DOCKER" ps -aq | wc -l)

@@ -558,15 +558,16 @@ Result<bool> Containers::StartLocked(const std::shared_ptr<Container>& c) {
       in.volume_dirs.push_back(dir);
     }
     if (s.init) {
-      // The init binary: moat-runtime itself is not an init; Debian's tini or dumb-init if present.
-      for (const char* p : {"/usr/bin/tini-static", "/usr/bin/tini", "/usr/bin/dumb-init"}) {
+      // Debian's tini-static (install-deps.sh): reaps zombies, forwards signals; static, so it
+      // runs in any image. Bind-mounted read-only as /sbin/moat-init.
+      for (const char* p : {"/usr/bin/tini-static"}) {
         if (::access(p, X_OK) == 0) {
           in.init_path = p;
           break;
         }
       }
       if (in.init_path.empty()) {
-        return Fail(ErrorKind::kUnsupported, "--init: no init binary found (install tini)");
+        return Fail(ErrorKind::kUnsupported, "--init: /usr/bin/tini-static is missing (apt-get install tini)");
       }
     }
     in.cgroups_path = paths_.cgroup_parent + "/" + c->id;

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -193,6 +194,9 @@ Result<UniqueFd> Listen(const std::string& path, const std::string& group_name) 
 }
 
 int Main(int argc, char** argv) {
+  // One malloc arena per thread (glibc's default, up to 8 per core) keeps the memory of a burst
+  // of request threads long after: two arenas hold the daemon near its idle size.
+  mallopt(M_ARENA_MAX, 2);
   Options o;
   CLI::App app{"moatd: the Moat container engine's daemon (Docker Engine API on a UNIX socket)"};
   app.add_option("-H,--host", o.host, "Socket to listen on (unix:///path)");

@@ -91,6 +91,12 @@ std::string OciIndexJson(const std::vector<Descriptor>& manifests);
 Result<std::string> ImportConfigJson(const std::string& diff_id, const ImportOptions& options,
                                      int64_t created, const std::string& architecture);
 
+// Commit: the parent image's config with `options.config_json` as its "config", `diff_id`
+// appended to rootfs.diff_ids and a history entry appended.
+Result<std::string> CommitConfigJson(const std::string& parent_config_json,
+                                     const std::string& diff_id, const CommitOptions& options,
+                                     int64_t created);
+
 // Engine API JSON.
 std::string SummaryJsonOf(const Image& image);
 std::string InspectJsonOf(const Image& image);

@@ -354,6 +354,41 @@ Result<std::string> ImportConfigJson(const std::string& diff_id, const ImportOpt
   });
 }
 
+Result<std::string> CommitConfigJson(const std::string& parent_config_json,
+                                     const std::string& diff_id, const CommitOptions& options,
+                                     int64_t created) {
+  return Guard("commit config", [&] {
+    json j = json::parse(parent_config_json);
+    if (!j.is_object()) throw std::runtime_error("the parent config is not an object");
+    json cfg = json::parse(options.config_json);
+    if (!cfg.is_object()) throw std::runtime_error("the config is not an object");
+    j["config"] = cfg;
+    j["created"] = FormatRfc3339(created);
+    if (!options.author.empty()) {
+      j["author"] = options.author;
+    } else {
+      j.erase("author");
+    }
+    if (!options.comment.empty()) {
+      j["comment"] = options.comment;
+    } else {
+      j.erase("comment");
+    }
+    j.erase("container");
+    j.erase("container_config");
+    if (!j.contains("rootfs") || !j["rootfs"].is_object()) j["rootfs"] = {{"type", "layers"}};
+    if (!j["rootfs"].contains("diff_ids") || !j["rootfs"]["diff_ids"].is_array())
+      j["rootfs"]["diff_ids"] = json::array();
+    j["rootfs"]["diff_ids"].push_back(diff_id);
+    if (!j.contains("history") || !j["history"].is_array()) j["history"] = json::array();
+    json h = {{"created", FormatRfc3339(created)}, {"created_by", options.created_by}};
+    if (!options.author.empty()) h["author"] = options.author;
+    if (!options.comment.empty()) h["comment"] = options.comment;
+    j["history"].push_back(h);
+    return Dump(j);
+  });
+}
+
 std::string SummaryJsonOf(const Image& im) {
   json labels = im.config.labels.empty() ? json(nullptr) : json(im.config.labels);
   return Dump(json{{"Id", im.id},

@@ -147,6 +147,10 @@ struct Store::Impl {
   Result<void> StoreBlobData(const std::string& data, std::string* hex_out);
   Result<std::pair<std::string, int64_t>> Extract(const std::string& blob_path,
                                                   const std::string& target_dir);
+  // moat-extract with `in_fd` on its fd 0 and `dir_fd` on its fd 3 (both remain owned by the
+  // caller).
+  Result<std::pair<std::string, int64_t>> ExtractFds(int in_fd, int dir_fd,
+                                                     const std::vector<std::string>& extra_args);
   Result<LayerRecord> CommitLayer(const std::string& blob_hex, const std::string& diff_id,
                                   const std::string& parent_chain);
   Result<void> WriteRepos();  // mu held
@@ -259,6 +263,11 @@ Result<std::pair<std::string, int64_t>> Store::Impl::Extract(const std::string& 
                                                              const std::string& target_dir) {
   MOAT_ASSIGN_OR_RETURN(UniqueFd in, sys::open(blob_path, O_RDONLY));
   MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::open(target_dir, O_RDONLY | O_DIRECTORY));
+  return ExtractFds(in.get(), dir.get(), {});
+}
+
+Result<std::pair<std::string, int64_t>> Store::Impl::ExtractFds(
+    int in_fd, int dir_fd, const std::vector<std::string>& extra_args) {
   MOAT_ASSIGN_OR_RETURN(auto pipe, sys2::pipe());
   std::vector<std::string> argv = {
       "moat-extract",
@@ -270,9 +279,11 @@ Result<std::pair<std::string, int64_t>> Store::Impl::Extract(const std::string& 
     argv.push_back("--no-chown");
     argv.push_back("--xattr-namespace=user");
   }
+  for (const auto& a : extra_args)
+    if (std::find(argv.begin(), argv.end(), a) == argv.end()) argv.push_back(a);
   MOAT_ASSIGN_OR_RETURN(pid_t pid, sys2::Spawn(extractor, argv,
-                                              {{in.get(), 0}, {pipe.second.get(), 1},
-                                               {dir.get(), 3}}));
+                                              {{in_fd, 0}, {pipe.second.get(), 1},
+                                               {dir_fd, 3}}));
   pipe.second.reset();
   std::string reply;
   char buf[4096];
@@ -663,6 +674,72 @@ Result<Image> Store::Import(int fd, const std::optional<Reference>& tag,
                         im.Commit(config_json, OciManifestJson(manifest), {lr}, tags));
   std::shared_lock lock(im.mu);
   return im.MakeImage(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commit, and extraction into a container
+
+Result<Image> Store::CommitImage(const std::string& parent_id, int layer_fd,
+                                 const CommitOptions& options,
+                                 const std::optional<Reference>& tag) {
+  Impl& im = *impl_;
+  if (tag && tag->tag.empty())
+    return Fail(ErrorKind::kInvalidArgument, "commit needs a tag, not a digest");
+  MOAT_ASSIGN_OR_RETURN(std::string tmp, MakeTempDir(im.Tmp(), "commit"));
+  auto cleanup = Defer([&] { (void)sys::RemoveAll(tmp); });
+  std::string spool = tmp + "/layer";
+  Sha256 sha;
+  {
+    MOAT_ASSIGN_OR_RETURN(UniqueFd out, sys::open(spool, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    char buf[1 << 16];
+    for (;;) {
+      MOAT_ASSIGN_OR_RETURN(size_t n, sys2::read(layer_fd, buf, sizeof buf));
+      if (n == 0) break;
+      sha.Update(buf, n);
+      MOAT_TRY(sys::WriteAll(out.get(), {buf, n}));
+    }
+  }
+  // A plain tar: its sha256 is both the blob digest and the diff id, which CommitLayer checks
+  // against what moat-extract computes.
+  std::string hex = sha.HexDigest();
+  std::string diff_id = "sha256:" + hex;
+  std::lock_guard wlock(im.write_mu);
+  std::vector<LayerRecord> layers;
+  std::string parent_config;
+  {
+    std::shared_lock lock(im.mu);
+    auto it = im.records.find(parent_id);
+    if (it == im.records.end())
+      return Fail(ErrorKind::kNotFound, "No such image: %s", parent_id.c_str());
+    layers = it->second.layers;
+    parent_config = im.configs.at(parent_id);
+  }
+  MOAT_TRY(im.StoreBlob(spool, hex, /*move=*/true));
+  int64_t created = options.created ? *options.created : time(nullptr);
+  MOAT_ASSIGN_OR_RETURN(std::string config_json,
+                        CommitConfigJson(parent_config, diff_id, options, created));
+  std::string parent_chain = layers.empty() ? "" : layers.back().chain_id;
+  MOAT_ASSIGN_OR_RETURN(LayerRecord lr, im.CommitLayer(hex, diff_id, parent_chain));
+  layers.push_back(lr);
+  OciManifest manifest;
+  manifest.config = Desc(kMtConfig, "sha256:" + Sha256Hex(config_json),
+                         static_cast<int64_t>(config_json.size()));
+  for (const auto& l : layers)
+    manifest.layers.push_back(Desc(l.media_type, l.blob_digest, l.blob_size));
+  std::vector<std::string> tags;
+  if (tag) tags.push_back(tag->TagString());
+  MOAT_ASSIGN_OR_RETURN(std::string id,
+                        im.Commit(config_json, OciManifestJson(manifest), layers, tags));
+  std::shared_lock lock(im.mu);
+  return im.MakeImage(id);
+}
+
+Result<void> Store::ExtractInto(int tar_fd, int dir_fd, CopyOwnership ownership) {
+  std::vector<std::string> extra;
+  // The extractor runs as root: without chown the files are root's.
+  if (ownership == CopyOwnership::kRoot) extra.push_back("--no-chown");
+  MOAT_TRY(impl_->ExtractFds(tar_fd, dir_fd, extra));
+  return Ok();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -118,6 +118,17 @@ struct ImportOptions {
   std::optional<int64_t> created;       // unix seconds; empty: now
 };
 
+// Options of `docker commit` (Store::CommitImage).
+struct CommitOptions {
+  // The new image's "config" object (Cmd, Env, Entrypoint, ...) as JSON text; it replaces the
+  // parent's.
+  std::string config_json = "{}";
+  std::string author;
+  std::string comment;                  // the image's and the history entry's comment
+  std::string created_by;               // the history entry's created_by
+  std::optional<int64_t> created;       // unix seconds; empty: now
+};
+
 struct GcResult {
   std::vector<std::string> blobs_removed;   // "sha256:..."
   std::vector<std::string> layers_removed;  // chain ids "sha256:..."
@@ -152,6 +163,25 @@ class Store {
   // `docker import`: one rootfs tarball (plain, gzip or zstd) read from `fd` (remains owned by
   // the caller) becomes a single-layer image, tagged `tag` if given.
   Result<Image> Import(int fd, const std::optional<Reference>& tag, const ImportOptions& options);
+
+  // `docker commit`: a new image made of the layers of the image `parent_id` (an id as
+  // Image::id) plus one layer: the plain (uncompressed) tar read from `layer_fd` (remains owned
+  // by the caller; read to EOF), with OCI whiteouts. The layer goes through moat-extract like
+  // every other layer and its diff id (the tar's sha256) is verified before the image becomes
+  // visible. The config is the parent's with `options` applied and one history entry added;
+  // tagged `tag` if given. Errors: kNotFound for the parent, kInvalidArgument for a bad tar or
+  // config JSON.
+  Result<Image> CommitImage(const std::string& parent_id, int layer_fd,
+                            const CommitOptions& options, const std::optional<Reference>& tag);
+
+  // Extracts the plain tar read from `tar_fd` into the directory `dir_fd` (both remain owned by
+  // the caller) with moat-extract (`docker cp` into a container). kRoot: every file is owned by
+  // root (Docker's default); kKeep: the tar's uid/gid (docker cp -a). The tar is
+  // parsed only by moat-extract, confined to `dir_fd`. Existing entries are replaced (a
+  // directory by a non-directory too); names starting ".wh." are taken as whiteouts as in a
+  // layer. Errors: kInvalidArgument for a bad tar (the extractor's message).
+  enum class CopyOwnership { kRoot, kKeep };
+  Result<void> ExtractInto(int tar_fd, int dir_fd, CopyOwnership ownership);
 
   // Finds an image by "name[:tag]", "name@sha256:..." (matches manifest digest), a full id
   // "sha256:<hex>", a bare hex id or a unique hex prefix (>= 1 char, like docker). Errors:

@@ -271,6 +271,77 @@ TEST_F(StoreTest, ImportCompressedRootfs) {
   EXPECT_NE(hj.find("\"Id\":\"" + im->id + "\""), std::string::npos) << hj;
 }
 
+TEST_F(StoreTest, CommitImageAddsAVerifiedLayerOnTheParent) {
+  auto s = OpenStore();
+  std::string base = BuildTar({File("bin/x", "x", 0755), File("etc/gone", "g")});
+  std::string base_path = tmp_.path() + "/base.tar";
+  WriteFileOrDie(base_path, base);
+  auto bfd = sys::open(base_path, O_RDONLY);
+  auto parent = s->Import(bfd->get(), *ParseReference("base:1"), ImportOptions{});
+  ASSERT_TRUE(parent) << parent.error().message;
+
+  std::string layer = BuildTar({File("etc/new", "n"), File("etc/.wh.gone", "")});
+  std::string layer_path = tmp_.path() + "/layer.tar";
+  WriteFileOrDie(layer_path, layer);
+  auto lfd = sys::open(layer_path, O_RDONLY);
+  CommitOptions co;
+  co.config_json = R"({"Cmd":["/bin/x","committed"],"Env":["A=1"]})";
+  co.comment = "a comment";
+  co.author = "me";
+  co.created_by = "/bin/x";
+  co.created = 1700000001;
+  auto im = s->CommitImage(parent->id, lfd->get(), co, *ParseReference("committed:1"));
+  ASSERT_TRUE(im) << im.error().message;
+  EXPECT_EQ(im->tags, std::vector<std::string>{"committed:1"});
+  ASSERT_EQ(im->diff_ids.size(), 2u);
+  EXPECT_EQ(im->diff_ids[0], parent->diff_ids[0]);
+  EXPECT_EQ(im->diff_ids[1], Digest(layer));
+  EXPECT_EQ(im->layer_dirs[0], parent->layer_dirs[0]);
+  EXPECT_EQ(ReadFileOrDie(im->layer_dirs[1] + "/etc/new"), "n");
+  struct stat st;
+  // The whiteout became the overlay's (a 0/0 character device) when root, or at least exists.
+  ASSERT_EQ(lstat((im->layer_dirs[1] + "/etc/gone").c_str(), &st), 0);
+  if (geteuid() == 0) {
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+  }
+  EXPECT_EQ(im->config.cmd, (std::vector<std::string>{"/bin/x", "committed"}));
+  EXPECT_EQ(im->config.env, std::vector<std::string>{"A=1"});
+  EXPECT_EQ(im->author, "me");
+  EXPECT_EQ(im->comment, "a comment");
+  EXPECT_EQ(im->created, 1700000001);
+  ASSERT_EQ(im->history.size(), parent->history.size() + 1);
+  EXPECT_EQ(im->history.back().created_by, "/bin/x");
+  EXPECT_NE(im->id, parent->id);
+
+  // Unknown parent: nothing is made.
+  auto lfd2 = sys::open(layer_path, O_RDONLY);
+  auto bad = s->CommitImage("sha256:" + std::string(64, '0'), lfd2->get(), co, std::nullopt);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind, ErrorKind::kNotFound);
+}
+
+TEST_F(StoreTest, ExtractIntoADirectoryStaysInside) {
+  auto s = OpenStore();
+  std::string dest = tmp_.path() + "/dest";
+  ASSERT_EQ(mkdir(dest.c_str(), 0755), 0);
+  std::string tar = BuildTar({File("a/f", "data"), Symlink("l", "/"), File("l/escape", "no")});
+  std::string path = tmp_.path() + "/cp.tar";
+  WriteFileOrDie(path, tar);
+  auto fd = sys::open(path, O_RDONLY);
+  auto dir = sys::open(dest, O_RDONLY | O_DIRECTORY);
+  auto r = s->ExtractInto(fd->get(), dir->get(), Store::CopyOwnership::kRoot);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(ReadFileOrDie(dest + "/a/f"), "data");
+  // "l" -> "/" resolves to the destination itself.
+  EXPECT_EQ(ReadFileOrDie(dest + "/escape"), "no");
+  EXPECT_NE(access("/escape", F_OK), 0);
+
+  std::string bad_path = tmp_.path() + "/bad.tar";
+  WriteFileOrDie(bad_path, "not a tar at all, definitely not");
+  auto bfd = sys::open(bad_path, O_RDONLY);
+  EXPECT_FALSE(s->ExtractInto(bfd->get(), dir->get(), Store::CopyOwnership::kRoot));
+}
+
 TEST_F(StoreTest, KilledExtractorLeavesNothingVisible) {
   // An extractor that reads a little of the layer and dies with SIGKILL mid-layer.
   std::string script = tmp_.path() + "/dying-extract";

@@ -296,6 +296,116 @@ DETAIL="exit $rc: $out" check "docker rm of a running container: refused (409)" 
 out=$("$DOCKER" rm -f "$id" 2>&1)
 DETAIL=$out check "docker rm -f of a running container" bash -c '[ -z "$("$1" ps -aq)" ]' _ "$DOCKER"
 
+# --- stats / update ---------------------------------------------------------------------------
+id=$(timeout 30 "$DOCKER" run -d --name st --memory 64m busybox sh -c 'while :; do :; done' 2>&1)
+out=$(timeout 30 "$DOCKER" stats --no-stream --format '{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}' st 2>&1)
+DETAIL=$out check "docker stats --no-stream: a busy container's CPU % (> 10), MEM USAGE / 64MiB, PIDs" \
+  bash -c 'IFS="|" read -r n c m p <<<"$1"; c=${c%\%}; [ "$n" = st ] && [ "${c%.*}" -ge 10 ] &&
+           [ "${c%.*}" -le 400 ] && [[ "$m" =~ ^[0-9.]+[KMG]?i?B\ /\ 64MiB$ ]] && [ "$p" -ge 1 ]' _ "$out"
+curl -s --max-time 30 --unix-socket "$SOCK" 'http://x/v1.41/containers/st/stats?stream=0' >"$T/stats.json"
+out=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+c, p, m = d["cpu_stats"], d["precpu_stats"], d["memory_stats"]
+print(d["name"], m["limit"], c["online_cpus"] > 0,
+      c["system_cpu_usage"] > p["system_cpu_usage"] > 0,
+      c["cpu_usage"]["total_usage"] > p["cpu_usage"]["total_usage"] > 0,
+      d["pids_stats"]["current"] >= 1, d["read"] > d["preread"] > "0001")' "$T/stats.json" 2>&1)
+DETAIL="$out: $(head -c 600 "$T/stats.json")" check "GET stats?stream=0: name, limit, cpu_stats after precpu_stats (ns, online_cpus), pids" \
+  test "$out" = "/st 67108864 True True True True True"
+n=$(timeout 4 "$DOCKER" stats --format '{{.Name}} {{.MemUsage}}' st 2>/dev/null | grep -c "st .* / 64MiB")
+DETAIL="$n lines in 4 s" check "docker stats (streaming): prints again and again" test "$n" -ge 2
+# The CLI's stream ends in the front at its next write, after one more sample: wait for it, so
+# that no other client samples st while this stream runs.
+sleep 1.5
+curl -s --max-time 4.5 --unix-socket "$SOCK" 'http://x/v1.41/containers/st/stats' >"$T/stream.json"
+out=$(python3 -c '
+import json, sys
+f = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(len(f) >= 3 and all(b["read"] > a["read"] and b["preread"] == a["read"] and
+                          b["precpu_stats"] == a["cpu_stats"] for a, b in zip(f, f[1:])))' "$T/stream.json" 2>&1)
+DETAIL="$out: $(cut -c1-120 "$T/stream.json")" \
+  check "GET stats (stream): a frame a second, each with the previous one as its precpu_stats" test "$out" = True
+out=$(timeout 30 "$DOCKER" update --memory 96m --pids-limit 30 st 2>&1)
+rc=$?
+in=$("$DOCKER" exec st cat "$mem_file" "$pids_file" 2>&1)
+rec=$("$DOCKER" inspect --format '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}' st 2>&1)
+DETAIL="exit $rc: $out; in the container: $in; inspect: $rec" \
+  check "docker update --memory 96m --pids-limit 30: live in the container's cgroup files, recorded" \
+  test "$rc|$in|$rec" = "0|100663296"$'\n'"30|100663296 30"
+out=$(timeout 30 "$DOCKER" stats --no-stream --format '{{.MemUsage}}' st 2>&1)
+DETAIL=$out check "docker stats after the update: limit 96MiB" grep -q " / 96MiB$" <<<"$out"
+out=$(timeout 30 "$DOCKER" update --memory 512m st 2>&1)
+rc=$?
+in=$("$DOCKER" exec st cat "$mem_file" 2>&1)
+DETAIL="exit $rc: $out; in the container: $in" \
+  check "docker update above the memory+swap limit: refused as dockerd does, nothing changed" \
+  bash -c '[ "$1" != 0 ] && grep -q "update the memoryswap at the same time" <<<"$2" && [ "$3" = 100663296 ]' _ "$rc" "$out" "$in"
+out=$(timeout 30 "$DOCKER" update --blkio-weight 5 st 2>&1)
+rc=$?
+DETAIL="exit $rc: $out" check "docker update --blkio-weight 5: refused (10..1000)" \
+  bash -c '[ "$1" != 0 ] && grep -q "Range of blkio weight is from 10 to 1000" <<<"$2"' _ "$rc" "$out"
+"$DOCKER" stop -t 1 st >/dev/null 2>&1
+out=$(timeout 30 "$DOCKER" stats --no-stream --format '{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}' st 2>&1)
+DETAIL=$out check "docker stats of a stopped container: zeros" test "$out" = "st|0.00%|0B / 0B"
+out=$(timeout 30 "$DOCKER" update --memory 80m --restart on-failure:2 st 2>&1)
+rc=$?
+rec=$("$DOCKER" inspect --format '{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}' st 2>&1)
+"$DOCKER" start st >/dev/null 2>&1
+in=$("$DOCKER" exec st cat "$mem_file" 2>&1)
+DETAIL="exit $rc: $out; inspect: $rec; after start: $in" \
+  check "docker update of a stopped container: recorded (memory, restart policy), applied at the next start" \
+  test "$rc|$rec|$in" = "0|83886080 on-failure:2|83886080"
+"$DOCKER" rm -f st >/dev/null 2>&1
+
+# kill -9 of moatd while `docker load` streams an archive in: no partial image, no temp files.
+# The archive: one new 6 MiB layer (not shared with busybox), sent at 1 MiB/s.
+python3 - "$T/partial.tar" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+def add(tf, name, data):
+    ti = tarfile.TarInfo(name); ti.size = len(data); ti.mode = 0o644
+    tf.addfile(ti, io.BytesIO(data))
+layer = io.BytesIO()
+with tarfile.open(fileobj=layer, mode="w") as lt:
+    add(lt, "big", os.urandom(6 << 20))
+layer = layer.getvalue()
+diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/big"]},
+                     "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+config_hex = hashlib.sha256(config).hexdigest()
+with tarfile.open(sys.argv[1], "w") as tf:
+    add(tf, config_hex + ".json", config)
+    add(tf, "manifest.json", json.dumps([{"Config": config_hex + ".json", "RepoTags": ["moat-test/partial:1"],
+                                          "Layers": ["l1/layer.tar"]}]).encode())
+    add(tf, "l1/layer.tar", layer)
+PY
+images_before=$("$DOCKER" images -q --no-trunc | sort | tr '\n' ' ')
+layers_before=$(ls "$T/data/image/layers" 2>&1 | tr '\n' ' ')
+curl -s --max-time 30 --limit-rate 1M --unix-socket "$SOCK" -X POST -H 'Content-Type: application/x-tar' \
+  --data-binary @"$T/partial.tar" 'http://x/v1.41/images/load?quiet=1' >"$T/load.out" 2>&1 &
+curl_pid=$!
+sleep 1.5
+tmp_during=$(ls -A "$T/data/image/tmp" 2>&1 | wc -l)
+kill -KILL "$MOATD_PID"
+wait "$MOATD_PID" 2>/dev/null
+wait "$curl_pid" 2>/dev/null
+sleep 0.5
+if start_moatd; then
+  images_after=$("$DOCKER" images -q --no-trunc | sort | tr '\n' ' ')
+  layers_after=$(ls "$T/data/image/layers" 2>&1 | tr '\n' ' ')
+  tmp_after=$(ls -A "$T/data/image/tmp" 2>&1)
+  DETAIL="load output: $(head -c 300 "$T/load.out"); temp entries during: $tmp_during; images $images_before -> $images_after; layers $layers_before -> $layers_after; tmp after: $tmp_after" \
+    check "kill -9 of moatd mid docker load, restart: no partial image, no new layer, nothing under image/tmp" \
+    bash -c '! grep -q "Loaded image" "$1" && [ "$2" -gt 0 ] && [ "$3" = "$4" ] && [ "$5" = "$6" ] && [ -z "$7" ]' \
+    _ "$T/load.out" "$tmp_during" "$images_before" "$images_after" "$layers_before" "$layers_after" "$tmp_after"
+  out=$("$DOCKER" load -i "$T/partial.tar" 2>&1)
+  DETAIL=$out check "after the restart: the daemon serves, the same archive loads whole" \
+    grep -q "Loaded image: moat-test/partial:1" <<<"$out"
+  "$DOCKER" rmi moat-test/partial:1 >/dev/null 2>&1
+else
+  fail "moatd restarts after kill -9 during a load" "$(tail -20 "$T/moatd.log")"
+fi
+
 # --- volumes and bind mounts ------------------------------------------------------------------
 "$DOCKER" volume create v1 >/dev/null 2>&1
 out=$("$DOCKER" volume ls --format '{{.Name}}' 2>&1)
@@ -385,6 +495,54 @@ out=$("$MOATD" --front-selftest --data-root "$T/data2" --exec-root "$T/exec2" --
 DETAIL=$out check "a confined front cannot open a file under the data root nor execve (as root or not)" \
   bash -c 'grep -q "moatd.lock: \(Operation not permitted\|No such file\)" <<<"$1" &&
            grep -q "execve /bin/sh: Operation not permitted" <<<"$1"' _ "$out"
+
+# --- cp, export, diff, commit ----------------------------------------------------------------
+timeout 30 "$DOCKER" run -d --name fsrun busybox sh -c 'trap "exit 0" TERM; while true; do sleep 0.1; done' >/dev/null 2>&1
+echo "from the host $$" >"$T/cp-in.txt"
+mkdir -p "$T/cpdir/sub" && echo nested >"$T/cpdir/sub/f"
+out=$(timeout 30 "$DOCKER" cp "$T/cp-in.txt" fsrun:/tmp/ 2>&1 && timeout 30 "$DOCKER" cp "$T/cpdir" fsrun:/tmp/ 2>&1 &&
+      timeout 30 "$DOCKER" exec fsrun cat /tmp/cp-in.txt /tmp/cpdir/sub/f 2>&1)
+DETAIL=$out check "docker cp of a file and a directory into a running container" \
+  test "$out" = "from the host $$"$'\n'"nested"
+rm -rf "$T/cp-out" && mkdir "$T/cp-out"
+out=$(timeout 30 "$DOCKER" cp fsrun:/tmp/cpdir "$T/cp-out/" 2>&1 && timeout 30 "$DOCKER" cp fsrun:/tmp/cp-in.txt "$T/cp-out/f.txt" 2>&1 &&
+      cat "$T/cp-out/cpdir/sub/f" "$T/cp-out/f.txt" 2>&1)
+DETAIL=$out check "docker cp of a directory and a file out of a running container" \
+  test "$out" = "nested"$'\n'"from the host $$"
+# Symlinks in the container resolve inside it: not to the host's file of the same path.
+echo "host secret $$" >"$T/secret"
+timeout 30 "$DOCKER" exec fsrun sh -c "ln -s $T/secret /tmp/evil; ln -s ../../../../../..$T /tmp/evildir" >/dev/null 2>&1
+timeout 30 "$DOCKER" cp -L fsrun:/tmp/evil "$T/cp-out/evil" >/dev/null 2>&1
+timeout 30 "$DOCKER" cp fsrun:/tmp/evildir/secret "$T/cp-out/evil2" >/dev/null 2>&1
+timeout 30 "$DOCKER" cp fsrun:/tmp/evil "$T/cp-out/evil3" >/dev/null 2>&1
+out=$(cat "$T/cp-out/evil" "$T/cp-out/evil2" 2>/dev/null; ls -l "$T/cp-out/evil3" 2>&1)
+DETAIL=$out check "docker cp of symlinks to a host path (-L, as a parent, as is): no host file, the link itself" \
+  bash -c '! grep -q "host secret" <<<"$1" && [ -L "$2" ]' _ "$out" "$T/cp-out/evil3"
+out=$(timeout 30 "$DOCKER" cp fsrun:/nosuch "$T/cp-out/" 2>&1)
+DETAIL=$out check "docker cp of a missing path: not found" grep -q "No such container:path: fsrun:/nosuch" <<<"$out"
+out=$(timeout 30 "$DOCKER" create --name fsstop busybox cat /cp-in.txt 2>&1 >/dev/null &&
+      timeout 30 "$DOCKER" cp "$T/cp-in.txt" fsstop:/ 2>&1 &&
+      timeout 30 "$DOCKER" cp fsstop:/cp-in.txt - 2>&1 | tar -xO 2>&1 &&
+      timeout 30 "$DOCKER" start -a fsstop 2>&1)
+DETAIL=$out check "docker cp into and out of a stopped container; it starts and sees the file" \
+  test "$out" = "from the host $$"$'\n'"from the host $$"
+out=$(timeout 30 "$DOCKER" export fsrun 2>&1 | tar -t 2>&1)
+DETAIL=$(head -5 <<<"$out") check "docker export | tar t: bin/busybox and tmp/cp-in.txt" \
+  bash -c 'grep -qx "bin/busybox" <<<"$1" && grep -qx "tmp/cp-in.txt" <<<"$1"' _ "$out"
+timeout 30 "$DOCKER" exec fsrun rm /bin/ls >/dev/null 2>&1
+out=$(timeout 30 "$DOCKER" diff fsrun 2>&1)
+DETAIL=$out check "docker diff: C /tmp, A /tmp/cp-in.txt, D /bin/ls" \
+  bash -c 'grep -qx "C /tmp" <<<"$1" && grep -qx "A /tmp/cp-in.txt" <<<"$1" && grep -qx "D /bin/ls" <<<"$1"' _ "$out"
+out=$(timeout 60 "$DOCKER" commit -c 'ENV FS=committed' -m "fs test" fsrun moat-test/fs:1 2>&1)
+DETAIL=$out check "docker commit: an image id" grep -q "^sha256:[0-9a-f]\{64\}$" <<<"$out"
+out=$(timeout 30 "$DOCKER" run --rm moat-test/fs:1 sh -c 'cat /tmp/cp-in.txt; echo $FS; test -e /bin/ls || echo no-ls' 2>&1)
+DETAIL=$out check "docker run of the committed image: the file, the ENV change, the deletion" \
+  test "$out" = "from the host $$"$'\n'"committed"$'\n'"no-ls"
+out=$("$DOCKER" ps --filter name=fsrun --format '{{.Status}}' 2>&1)
+DETAIL=$out check "after commit (paused for it): fsrun still Up, not paused" \
+  bash -c 'grep -q "^Up" <<<"$1" && ! grep -q Paused <<<"$1"' _ "$out"
+timeout 60 "$DOCKER" rm -f fsrun fsstop >/dev/null 2>&1
+"$DOCKER" rmi moat-test/fs:1 >/dev/null 2>&1
 
 # --- docker-py --------------------------------------------------------------------------------
 out=$(timeout 120 /usr/bin/python3 - "$SOCK" <<'PY' 2>&1

@@ -978,6 +978,17 @@ Result<void> Containers::Resize(const std::string& ref, int height, int width) {
   return {};
 }
 
+std::map<std::string, std::string> Containers::VolumesInUse() {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::string> used;
+  for (const auto& [id, c] : by_id_) {
+    for (const auto& m : c->spec.mounts) {
+      if (m.type == "volume" && !m.source.empty()) used.emplace(m.source, id);
+    }
+  }
+  return used;
+}
+
 std::optional<std::string> Containers::ImageUser(const std::string& image_id) {
   std::lock_guard lock(mu_);
   for (const auto& [id, c] : by_id_) {

@@ -126,6 +126,8 @@ class Containers {
   // the container's changes, config from the container's (changes applied). {"Id":"sha256:.."}
   Result<Json> Commit(const std::string& ref, const Json& args);
 
+  // Named volumes mounted by any container (running or not), with one user's id each.
+  std::map<std::string, std::string> VolumesInUse();
   // The id of a container using image `image_id`, if any.
   std::optional<std::string> ImageUser(const std::string& image_id);
   struct Counts {
@@ -150,6 +152,11 @@ class Containers {
   void AfterExit(const std::shared_ptr<Container>& c);
   Result<void> StopLocked(const std::shared_ptr<Container>& c, int timeout, bool manual);
   Result<void> RemoveLocked(const std::shared_ptr<Container>& c, bool force);
+  // container_fs.cc: the container's root held for one operation; a tar of `path` in it ("":
+  // the whole root) streamed by a thread into the returned pipe.
+  class RootHold;
+  Result<StreamResult> StreamTree(const std::shared_ptr<Container>& c, const std::string& path,
+                                  Json* stat);
   Result<Json> CtlCall(const Container& c, const Json& request, std::vector<UniqueFd>* fds = nullptr);
   void Emit(const Container& c, const std::string& action,
             std::map<std::string, std::string> extra = {});

@@ -237,13 +237,26 @@ Result<Json> Engine::Volumes(privsep::Request& r) {
       if (::access((root + "/" + name).c_str(), F_OK) != 0) {
         return Fail(ErrorKind::kNotFound, "get %s: no such volume", name.c_str());
       }
+      auto used = containers_->VolumesInUse();
+      if (auto it = used.find(name); it != used.end() && !ArgBool(r.args, "force", false)) {
+        return Fail(ErrorKind::kConflict, "remove %s: volume is in use - [%s]", name.c_str(), it->second.c_str());
+      }
       MOAT_TRY(sys::RemoveAll(root + "/" + name));
       Event e{"volume", "destroy", name, {{"driver", "local"}}, 0};
       events_->Publish(e);
       return Answer(204);
     }
     case Op::kVolumePrune: {
+      auto used = containers_->VolumesInUse();
       Json deleted = Json::array();
+      for (const auto& n : list()) {
+        if (used.count(n)) continue;
+        if (sys::RemoveAll(root + "/" + n)) {
+          deleted.push_back(n);
+          Event e{"volume", "destroy", n, {{"driver", "local"}}, 0};
+          events_->Publish(e);
+        }
+      }
       return Answer(200, {{"VolumesDeleted", deleted}, {"SpaceReclaimed", 0}});
     }
     default:

@@ -599,7 +599,7 @@ api::Router MakeRouter(CoreClient* core, FrontInfo info) {
     Simple(core, req, resp, Op::kVolumeInspect, {{"name", req.params["name"]}});
   });
   add("DELETE", "/volumes/{name}", kB, [core](Request& req, Responder& resp) {
-    Simple(core, req, resp, Op::kVolumeRemove, {{"name", req.params["name"]}});
+    Simple(core, req, resp, Op::kVolumeRemove, {{"name", req.params["name"]}, {"force", req.QueryBool("force")}});
   });
   return r;
 }

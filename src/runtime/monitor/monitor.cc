@@ -392,6 +392,10 @@ std::optional<std::string> Monitor::Handle(uint64_t conn, const Request& req, Un
       return std::nullopt;
     case Op::kStart: {
       if (auto r = RequireNotStopped(); !r) return ErrorReply(r.error());
+      // Attach clients that connected before this request are registered first, so that they
+      // see the container's first output.
+      OnAttachListener();
+      main_->ReadPendingHeaders();
       auto r = Start(ctx_, o_.id);
       if (r) {
         status_.status = "running";

@@ -218,6 +218,14 @@ void StdioSession::AddClient(UniqueFd sock, const AttachHeader& header) {
   it->second->want = header;
 }
 
+void StdioSession::ReadPendingHeaders() {
+  std::vector<uint64_t> pending;
+  for (const auto& [id, c] : clients_) {
+    if (!c->header_done) pending.push_back(id);
+  }
+  for (uint64_t id : pending) ReadClient(id);
+}
+
 void StdioSession::OnClient(uint64_t id, uint32_t events) {
   auto it = clients_.find(id);
   if (it == clients_.end()) return;

@@ -47,6 +47,10 @@ class StdioSession {
   void AddAttachConnection(UniqueFd sock);
   // Takes a connected socket (non-blocking) whose streams are already known (an exec's).
   void AddClient(UniqueFd sock, const AttachHeader& header);
+  // Reads the header of every client that has not sent it yet, without waiting: the header a
+  // client sent before the container starts must be taken before its first output (moatd
+  // writes the header, then asks for start on the ctl socket).
+  void ReadPendingHeaders();
 
   // TIOCSWINSZ on the pty; kInvalidArgument without a tty.
   Result<void> Resize(int height, int width);

@@ -7,8 +7,9 @@ namespace moat::log {
 enum class Level { kDebug, kInfo, kWarning, kError };
 enum class Format { kText, kJson };
 
-// The process's one log sink, set up in main(). Not thread-safe to reconfigure; Write is safe
-// to call from one thread at a time (moat-runtime is single-threaded).
+// The process's one log sink, set up in main(). Not thread-safe to reconfigure; once Configure
+// has returned, Write may be called from any thread (moatd's): each line is formatted locally
+// and written with one write(2).
 struct Options {
   std::string path;  // empty: stderr
   Format format = Format::kText;

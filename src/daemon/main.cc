@@ -184,6 +184,9 @@ Result<UniqueFd> Listen(const std::string& path, const std::string& group_name) 
     fflush(stdout);
     _exit(0);
   }
+  // What the parent's start-up allocated (the seccomp compiler's tables among it) is not needed
+  // here: give it back before serving.
+  malloc_trim(0);
   front::CoreClient core(std::move(channel));
   api::ServerOptions so;
   so.server_header = "Moat/" MOAT_VERSION " (linux)";
@@ -310,6 +313,7 @@ int Main(int argc, char** argv) {
     (void)sys::WriteFileAtomic(o.data_root + "/engine-id", daemon_id, 0600);
   }
   core::Engine engine({MOAT_VERSION, o.data_root, o.exec_root, daemon_id}, store->get(), &containers, &events);
+  malloc_trim(0);
   int channel = pair->first.get();
   std::thread([&engine, channel] {
     auto r = engine.Serve(channel);

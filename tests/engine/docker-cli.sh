@@ -79,7 +79,19 @@ SOCK=$T/moat.sock
 export DOCKER_HOST=unix://$SOCK
 export DOCKER_CONFIG=$T/docker-config
 MOATD_PID=
-OWN_CG=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3} $2 == "" {v2=$3} END {if (v2 != "") print v2}' /proc/self/cgroup | head -1)
+# moatd puts its containers' cgroups under "moat/" in its own cgroup of every hierarchy (which
+# is this script's): the "moat" dirs, one per hierarchy, and which of them exist already.
+MOAT_CG_DIRS=()
+while IFS=: read -r _ ctl path; do
+  case "$ctl" in
+    "") dir=/sys/fs/cgroup$path ;;
+    name=*) continue ;;
+    *) dir=/sys/fs/cgroup/${ctl%%,*}$path ;;
+  esac
+  [ -d "$dir" ] && MOAT_CG_DIRS+=("${dir%/}/moat")
+done </proc/self/cgroup
+PREEXISTING_CG=()
+for d in "${MOAT_CG_DIRS[@]}"; do [ -d "$d" ] && PREEXISTING_CG+=("$d"); done
 
 start_moatd() {
   "$MOATD" -H "unix://$SOCK" --data-root "$T/data" --exec-root "$T/exec" --config-file "$T/daemon.json" \
@@ -120,10 +132,11 @@ cleanup() {
   done)
   local cgs=""
   local d
-  for d in /sys/fs/cgroup/*/"${OWN_CG#/}"/moat /sys/fs/cgroup/"${OWN_CG#/}"/moat; do
+  for d in "${MOAT_CG_DIRS[@]}"; do
     [ -d "$d" ] || continue
     cgs+=$(find "$d" -mindepth 1 -maxdepth 1 -type d 2>/dev/null)
-    rmdir "$d" 2>/dev/null
+    # Removed (when empty) only if this run made it.
+    [[ " ${PREEXISTING_CG[*]} " == *" $d "* ]] || rmdir "$d" 2>/dev/null
   done
   if [ -z "$leftovers" ] && [ -z "$procs" ] && [ -z "$cgs" ]; then
     pass "cleanup: no moatd, monitor or container process, mount or cgroup left"

@@ -251,7 +251,12 @@ Result<StreamResult> Containers::ExecStart(const std::string& exec_id, bool deta
   if (!r) {
     std::lock_guard lock(mu_);
     e->running = false;
-    e->exit_code = 126;
+    // dockerd's codes: 127 when the program is not there, 126 when it cannot be run.
+    const std::string& m = r.error().message;
+    bool missing = m.find("No such file or directory") != std::string::npos ||
+                   m.find("no such file or directory") != std::string::npos ||
+                   m.find("executable file not found") != std::string::npos;
+    e->exit_code = missing ? 127 : 126;
     return Fail(r.error());
   }
   {

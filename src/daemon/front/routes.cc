@@ -473,12 +473,36 @@ api::Router MakeRouter(CoreClient* core, FrontInfo info) {
     if (!body) return SendError(resp, body.error());
     bool detach = false;
     if (auto got = GetBool(*body, "Detach", &detach, "Detach"); !got) return SendError(resp, got.error());
-    auto reply = CallCore(core, req, resp, Op::kExecStart, {{"id", req.params["id"]}, {"detach", detach}});
-    if (!reply) return;
-    bool tty = reply->result.value("body", Json::object()).value("tty", false);
-    if (detach || reply->fds.empty()) return resp.Empty(200);
+    if (detach) {
+      if (CallCore(core, req, resp, Op::kExecStart, {{"id", req.params["id"]}, {"detach", true}})) resp.Empty(200);
+      return;
+    }
+    // As dockerd: the connection is upgraded before the process starts, so that the client has
+    // parsed the 101 before any output follows (a client reading the headers through a buffered
+    // reader would otherwise swallow the first output with them: docker-py does).
+    auto inspect = CallCore(core, req, resp, Op::kExecInspect, {{"id", req.params["id"]}});
+    if (!inspect) return;
+    bool tty = inspect->result.value("body", Json::object()).value("ProcessConfig", Json::object()).value("tty", false);
     auto h = resp.Hijack(StreamContentType(req, tty));
     if (!h) return;
+    auto reply = core->Call(Op::kExecStart, {{"id", req.params["id"]}, {"detach", false}},
+                            req.client_fd >= 0 ? std::vector<int>{req.client_fd} : std::vector<int>{});
+    if (!reply || !reply->ok || reply->fds.empty()) {
+      // The stream has started: the error goes into it (on stdout, as dockerd writes it).
+      std::string msg = (!reply ? reply.error().message : !reply->ok ? reply->error.message : "no exec stream") + "\r\n";
+      if (!tty) {
+        std::string frame(8, '\0');
+        frame[0] = 1;
+        uint32_t n = static_cast<uint32_t>(msg.size());
+        frame[4] = static_cast<char>(n >> 24);
+        frame[5] = static_cast<char>(n >> 16);
+        frame[6] = static_cast<char>(n >> 8);
+        frame[7] = static_cast<char>(n);
+        msg = frame + msg;
+      }
+      (void)WriteAllFd(h->fd.get(), msg.data(), msg.size());
+      return;
+    }
     Splice(*h, reply->fds[0].get());
   });
   add("POST", "/exec/{id}/resize", kB, [core](Request& req, Responder& resp) {

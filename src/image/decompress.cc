@@ -6,7 +6,10 @@
 #include <cstring>
 
 #include "base/check.h"
-#include "image/sys_extra.h"
+#include "base/sys/fdio.h"
+#include "base/sys/fileops.h"
+#include "base/sys/io.h"
+#include "base/sys/spawn.h"
 
 namespace moat::image {
 namespace {
@@ -43,7 +46,7 @@ Result<size_t> DecompressReader::Fill() {
   in_len_ -= in_pos_;
   in_pos_ = 0;
   if (in_eof_ || in_len_ == kInBuf) return 0;
-  MOAT_ASSIGN_OR_RETURN(size_t n, sys2::read(fd_, in_buf_.get() + in_len_, kInBuf - in_len_));
+  MOAT_ASSIGN_OR_RETURN(size_t n, sys::read(fd_, in_buf_.get() + in_len_, kInBuf - in_len_));
   if (n == 0) in_eof_ = true;
   in_len_ += n;
   in_total_ += n;

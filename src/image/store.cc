@@ -23,7 +23,10 @@
 #include "image/decompress.h"
 #include "image/digest.h"
 #include "image/records.h"
-#include "image/sys_extra.h"
+#include "base/sys/fdio.h"
+#include "base/sys/fileops.h"
+#include "base/sys/io.h"
+#include "base/sys/spawn.h"
 
 namespace moat::image {
 namespace {
@@ -87,7 +90,7 @@ std::string Dirname(const std::string& p) {
 Result<Compression> DetectFile(const std::string& path) {
   MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::open(path, O_RDONLY));
   unsigned char b[4] = {0, 0, 0, 0};
-  MOAT_ASSIGN_OR_RETURN(size_t n, sys2::read(fd.get(), b, 4));
+  MOAT_ASSIGN_OR_RETURN(size_t n, sys::read(fd.get(), b, 4));
   if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) return Compression::kGzip;
   if (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd)
     return Compression::kZstd;
@@ -233,7 +236,7 @@ Result<void> Store::Impl::StoreBlob(const std::string& src, const std::string& h
   if (move) {
     MOAT_TRY(sys::renameat(AT_FDCWD, src, AT_FDCWD, tmp));
   } else {
-    MOAT_TRY(sys2::linkat(AT_FDCWD, src, AT_FDCWD, tmp, 0));
+    MOAT_TRY(sys::linkat(AT_FDCWD, src, AT_FDCWD, tmp, 0));
   }
   // Verified before it becomes visible: content addressing is checked on every write.
   MOAT_ASSIGN_OR_RETURN(auto got, Sha256File(tmp));
@@ -268,7 +271,7 @@ Result<std::pair<std::string, int64_t>> Store::Impl::Extract(const std::string& 
 
 Result<std::pair<std::string, int64_t>> Store::Impl::ExtractFds(
     int in_fd, int dir_fd, const std::vector<std::string>& extra_args) {
-  MOAT_ASSIGN_OR_RETURN(auto pipe, sys2::pipe());
+  MOAT_ASSIGN_OR_RETURN(auto pipe, sys::pipe2(0));
   std::vector<std::string> argv = {
       "moat-extract",
       StrFormat("--max-entries=%llu", static_cast<unsigned long long>(opts.max_entries)),
@@ -281,18 +284,18 @@ Result<std::pair<std::string, int64_t>> Store::Impl::ExtractFds(
   }
   for (const auto& a : extra_args)
     if (std::find(argv.begin(), argv.end(), a) == argv.end()) argv.push_back(a);
-  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys2::Spawn(extractor, argv,
+  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::Spawn(extractor, argv,
                                               {{in_fd, 0}, {pipe.second.get(), 1},
                                                {dir_fd, 3}}));
   pipe.second.reset();
   std::string reply;
   char buf[4096];
   for (;;) {
-    auto n = sys2::read(pipe.first.get(), buf, sizeof buf);
+    auto n = sys::read(pipe.first.get(), buf, sizeof buf);
     if (!n || *n == 0 || reply.size() > 65536) break;
     reply.append(buf, *n);
   }
-  MOAT_ASSIGN_OR_RETURN(int status, sys2::waitpid(pid));
+  MOAT_ASSIGN_OR_RETURN(int status, sys::waitpid(pid));
   if (reply.empty()) {
     if (WIFSIGNALED(status))
       return Fail(ErrorKind::kInternal, "moat-extract killed by signal %d", WTERMSIG(status));
@@ -640,7 +643,7 @@ Result<Image> Store::Import(int fd, const std::optional<Reference>& tag,
     MOAT_ASSIGN_OR_RETURN(UniqueFd out, sys::open(spool, O_WRONLY | O_CREAT | O_EXCL, 0600));
     char buf[1 << 16];
     for (;;) {
-      MOAT_ASSIGN_OR_RETURN(size_t n, sys2::read(fd, buf, sizeof buf));
+      MOAT_ASSIGN_OR_RETURN(size_t n, sys::read(fd, buf, sizeof buf));
       if (n == 0) break;
       sha.Update(buf, n);
       MOAT_TRY(sys::WriteAll(out.get(), {buf, n}));
@@ -693,7 +696,7 @@ Result<Image> Store::CommitImage(const std::string& parent_id, int layer_fd,
     MOAT_ASSIGN_OR_RETURN(UniqueFd out, sys::open(spool, O_WRONLY | O_CREAT | O_EXCL, 0600));
     char buf[1 << 16];
     for (;;) {
-      MOAT_ASSIGN_OR_RETURN(size_t n, sys2::read(layer_fd, buf, sizeof buf));
+      MOAT_ASSIGN_OR_RETURN(size_t n, sys::read(layer_fd, buf, sizeof buf));
       if (n == 0) break;
       sha.Update(buf, n);
       MOAT_TRY(sys::WriteAll(out.get(), {buf, n}));
@@ -902,7 +905,7 @@ struct ArchiveWriter {
     MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::open(path, O_RDONLY));
     char buf[1 << 16];
     for (;;) {
-      MOAT_ASSIGN_OR_RETURN(size_t n, sys2::read(fd.get(), buf, sizeof buf));
+      MOAT_ASSIGN_OR_RETURN(size_t n, sys::read(fd.get(), buf, sizeof buf));
       if (n == 0) break;
       if (archive_write_data(a, buf, n) < 0) return Fail2(name);
     }

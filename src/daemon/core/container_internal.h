@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -52,8 +53,15 @@ std::string FormatTime(int64_t nano);
 int64_t ParseTime(const std::string& s);
 // "Up 8 seconds", "Exited (0) 5 seconds ago" ... as docker ps shows them.
 std::string HumanDuration(int64_t seconds);
+// Runs a helper program (moat-runtime) with `input` on its stdin and stdout discarded, waits,
+// and on failure returns its stderr (trimmed, without the "moat: " prefix) as a kInternal
+// error. posix_spawn: safe in the multi-threaded core.
+Result<void> RunTool(const std::vector<std::string>& argv, const std::string& input = "");
 // 64 random hex characters.
 std::string RandomId();
+// The container's cgroup paths (hierarchy -> path inside it; "" for cgroup v2) as moat-runtime
+// recorded them in its state.json (container_stats.cc). kNotFound if none is recorded.
+Result<std::map<std::string, std::string>> CgroupPathsFromState(const std::string& state_path);
 // "user[:group]" resolved with the passwd and group files under `root_fd` -> (uid, gid).
 Result<std::pair<uint32_t, uint32_t>> ResolveUserInRoot(int root_fd, const std::string& user);
 // A Docker-style random name ("brave_turing").

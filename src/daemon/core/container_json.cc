@@ -224,20 +224,14 @@ Result<Json> Containers::Top(const std::string& ref, const std::string& ps_args)
       return Fail(ErrorKind::kConflict, "Container %s is not running", c->id.c_str());
     }
   }
-  // The container's pids from its cgroup, via the runtime (`moat-runtime ps`), then the host's
-  // ps for those pids.
+  // The container's pids from its cgroup (as the runtime recorded it), then /proc for each.
   (void)ps_args;
-  MOAT_ASSIGN_OR_RETURN(Json st, CtlCall(*c, {{"op", "state"}}));
-  (void)st;
-  std::string runtime_state = sys::ReadFile(paths_.exec_root + "/runtime/" + c->id + "/state.json").value_or("");
-  MOAT_ASSIGN_OR_RETURN(Json rs, ParseJson(runtime_state.empty() ? "{}" : runtime_state));
+  MOAT_ASSIGN_OR_RETURN(auto cgroup_paths,
+                        CgroupPathsFromState(paths_.exec_root + "/runtime/" + c->id + "/state.json"));
   std::vector<std::string> procs_files;
-  if (rs.contains("cgroup_paths") && rs["cgroup_paths"].is_object()) {
-    for (auto it = rs["cgroup_paths"].begin(); it != rs["cgroup_paths"].end(); ++it) {
-      if (!it.value().is_string()) continue;
-      std::string mount = it.key().empty() ? "/sys/fs/cgroup" : "/sys/fs/cgroup/" + it.key();
-      procs_files.push_back(mount + it.value().get<std::string>() + "/cgroup.procs");
-    }
+  for (const auto& [hierarchy, path] : cgroup_paths) {
+    std::string mount = hierarchy.empty() ? "/sys/fs/cgroup" : "/sys/fs/cgroup/" + hierarchy;
+    procs_files.push_back(mount + path + "/cgroup.procs");
   }
   std::set<std::string> pids;
   for (const auto& f : procs_files) {

@@ -5,7 +5,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,8 +14,6 @@
 #include "base/strings.h"
 #include "base/sys/fs.h"
 #include "daemon/core/container_internal.h"
-
-extern char** environ;
 
 namespace moat::daemon::core {
 
@@ -95,63 +92,23 @@ Json MemoryResources(const ContainerSpec& s) {
   return mem;
 }
 
-// Spawns `argv` with `input` on its stdin, waits, and returns its stderr (trimmed) as the error
-// on failure. The core is multi-threaded: posix_spawn runs no code of ours between fork and
-// exec; the child gets default signal dispositions and an empty mask.
-Result<void> RunWithInput(const std::vector<std::string>& argv, const std::string& input) {
-  int in_pipe[2], err_pipe[2];
-  if (pipe2(in_pipe, O_CLOEXEC) != 0) return FailErrno("pipe2");
-  UniqueFd in_r(in_pipe[0]), in_w(in_pipe[1]);
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) return FailErrno("pipe2");
-  UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
-  // The request is a few hundred bytes, far below the pipe's capacity: written before the
-  // spawn, it cannot block.
-  if (input.size() > 4096) return Fail(ErrorKind::kInternal, "update request too large");
-  if (::write(in_w.get(), input.data(), input.size()) != static_cast<ssize_t>(input.size())) {
-    return FailErrno("write update request");
-  }
-  in_w.reset();
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in_r.get(), 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t all;
-  sigfillset(&all);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0].c_str(), &fa, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  in_r.reset();
-  err_w.reset();
-  if (rc != 0) return Fail(Error::FromErrno(rc, "spawn " + argv[0]));
-  std::string err;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(err_r.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (err.size() < 64 * 1024) err.append(buf, static_cast<size_t>(n));
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
-  std::string msg(TrimWhitespace(err));
-  if (msg.rfind("moat: ", 0) == 0) msg.erase(0, 6);
-  if (msg.empty()) msg = StrFormat("%s exited with status %d", argv[0].c_str(), status);
-  return Fail(ErrorKind::kInternal, "%s", msg.c_str());
+// One reading of the container's cgroup and of the host's CPU time.
+Result<StatsSample> TakeSample(const std::string& state_path) {
+  MOAT_ASSIGN_OR_RETURN(auto paths, CgroupPathsFromState(state_path));
+  MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
+  auto manager = cgroups::OpenManager(layout, paths);
+  StatsSample s;
+  s.version = manager->version();
+  MOAT_ASSIGN_OR_RETURN(s.cgroup, manager->GetStats());
+  s.read_nano = NowNano();
+  MOAT_ASSIGN_OR_RETURN(std::string proc_stat, sys::ReadFile("/proc/stat"));
+  MOAT_ASSIGN_OR_RETURN(s.system_cpu_ns, SystemCpuNsFromProcStat(proc_stat, sysconf(_SC_CLK_TCK)));
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  s.online_cpus = cpus > 0 ? static_cast<uint32_t>(cpus) : 0;
+  return s;
 }
+
+}  // namespace
 
 // The container's cgroup paths as moat-runtime recorded them in its state.json.
 Result<std::map<std::string, std::string>> CgroupPathsFromState(const std::string& state_path) {
@@ -172,23 +129,6 @@ Result<std::map<std::string, std::string>> CgroupPathsFromState(const std::strin
   return paths;
 }
 
-// One reading of the container's cgroup and of the host's CPU time.
-Result<StatsSample> TakeSample(const std::string& state_path) {
-  MOAT_ASSIGN_OR_RETURN(auto paths, CgroupPathsFromState(state_path));
-  MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
-  auto manager = cgroups::OpenManager(layout, paths);
-  StatsSample s;
-  s.version = manager->version();
-  MOAT_ASSIGN_OR_RETURN(s.cgroup, manager->GetStats());
-  s.read_nano = NowNano();
-  MOAT_ASSIGN_OR_RETURN(std::string proc_stat, sys::ReadFile("/proc/stat"));
-  MOAT_ASSIGN_OR_RETURN(s.system_cpu_ns, SystemCpuNsFromProcStat(proc_stat, sysconf(_SC_CLK_TCK)));
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  s.online_cpus = cpus > 0 ? static_cast<uint32_t>(cpus) : 0;
-  return s;
-}
-
-}  // namespace
 
 Result<uint64_t> SystemCpuNsFromProcStat(std::string_view proc_stat, long clock_ticks) {
   if (clock_ticks <= 0) return Fail(ErrorKind::kInvalidArgument, "clock ticks: %ld", clock_ticks);
@@ -473,7 +413,7 @@ Result<Json> Containers::Update(const std::string& ref, const Json& resources) {
     return Fail(std::move(after).Context("Cannot update container %s", id.c_str()).error());
   Json oci = UpdateResourcesJson(before, *after);
   if (live && !oci.empty()) {
-    auto applied = RunWithInput({paths_.runtime_binary, "--root", paths_.exec_root + "/runtime",
+    auto applied = RunTool({paths_.runtime_binary, "--root", paths_.exec_root + "/runtime",
                                  "update", "--resources", "-", id},
                                 Dump(oci));
     if (!applied) {

@@ -12,6 +12,7 @@
 #include <deque>
 #include <thread>
 
+#include "base/stdcopy.h"
 #include "base/strings.h"
 #include "base/sys/fs.h"
 #include "base/sys/socket.h"
@@ -20,18 +21,6 @@
 
 namespace moat::daemon::core {
 namespace {
-
-std::string Frame(int stream, std::string_view payload) {
-  std::string out(8, '\0');
-  out[0] = static_cast<char>(stream);
-  uint32_t n = static_cast<uint32_t>(payload.size());
-  out[4] = static_cast<char>(n >> 24);
-  out[5] = static_cast<char>(n >> 16);
-  out[6] = static_cast<char>(n >> 8);
-  out[7] = static_cast<char>(n);
-  out.append(payload);
-  return out;
-}
 
 struct LogLine {
   std::string text;
@@ -85,7 +74,7 @@ Result<StreamResult> Containers::Logs(const std::string& ref, const LogOptions& 
       if (o.since_nano > 0 && l.time < o.since_nano) return true;
       if (o.until_nano > 0 && l.time > o.until_nano) return true;
       std::string payload = o.timestamps ? l.time_text + " " + l.text : l.text;
-      return WriteAllFd(w->get(), tty ? payload : Frame(l.stream, payload));
+      return WriteAllFd(w->get(), tty ? payload : StdcopyFrame(static_cast<uint8_t>(l.stream), payload));
     };
     // Older rotated files first.
     std::vector<std::string> files;

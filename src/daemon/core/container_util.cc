@@ -1,8 +1,14 @@
+#include <fcntl.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 
 #include <ctime>
 
 #include "base/strings.h"
+#include "base/sys/fdio.h"
+#include "base/sys/fs.h"
+#include "base/sys/io.h"
+#include "base/sys/spawn.h"
 #include "daemon/core/container_internal.h"
 
 namespace moat::daemon::core {
@@ -50,6 +56,33 @@ std::string HumanDuration(int64_t s) {
   if (h < 24 * 30 * 2) return StrFormat("%lld weeks", static_cast<long long>(h / 24 / 7));
   if (h < 24 * 365 * 2) return StrFormat("%lld months", static_cast<long long>(h / 24 / 30));
   return StrFormat("%lld years", static_cast<long long>(h / 24 / 365));
+}
+
+Result<void> RunTool(const std::vector<std::string>& argv, const std::string& input) {
+  // The input (an update request: a few hundred bytes) is written before the spawn: far below
+  // a pipe's capacity, it cannot block.
+  if (input.size() > 4096) return Fail(ErrorKind::kInternal, "%s: input too large", argv[0].c_str());
+  MOAT_ASSIGN_OR_RETURN(auto in, sys::pipe2(0));
+  MOAT_TRY(sys::WriteAll(in.second.get(), input));
+  in.second.reset();
+  MOAT_ASSIGN_OR_RETURN(auto err, sys::pipe2(0));
+  MOAT_ASSIGN_OR_RETURN(UniqueFd devnull, sys::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::Spawn(argv[0], argv, {{in.first.get(), 0}, {devnull.get(), 1},
+                                                                {err.second.get(), 2}}));
+  err.second.reset();
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    auto n = sys::read(err.first.get(), buf, sizeof buf);
+    if (!n || *n == 0) break;
+    if (text.size() < 64 * 1024) text.append(buf, *n);
+  }
+  MOAT_ASSIGN_OR_RETURN(int status, sys::waitpid(pid));
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  std::string msg(TrimWhitespace(text));
+  if (msg.rfind("moat: ", 0) == 0) msg.erase(0, 6);
+  if (msg.empty()) msg = StrFormat("%s exited with status %d", argv[0].c_str(), status);
+  return Fail(ErrorKind::kInternal, "%s", msg.c_str());
 }
 
 std::string RandomId() {

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -23,8 +22,6 @@
 #include "base/sys/socket.h"
 #include "daemon/core/container_internal.h"
 #include "daemon/core/oci_config.h"
-
-extern char** environ;
 
 namespace moat::daemon::core {
 namespace {
@@ -131,51 +128,6 @@ Result<std::pair<uint32_t, uint32_t>> ResolveUserInRoot(int root_fd, const std::
 }
 
 namespace {
-
-// Runs `argv`, waits for it, and returns its stderr (trimmed) on failure.
-Result<void> RunAndWait(const std::vector<std::string>& argv) {
-  int errpipe[2];
-  if (pipe2(errpipe, O_CLOEXEC) != 0) return FailErrno("pipe2");
-  UniqueFd r(errpipe[0]), w(errpipe[1]);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, w.get(), 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t all;
-  sigfillset(&all);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0].c_str(), &fa, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  w.reset();
-  if (rc != 0) return Fail(Error::FromErrno(rc, "spawn " + argv[0]));
-  std::string err;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(r.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (err.size() < 64 * 1024) err.append(buf, static_cast<size_t>(n));
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
-  std::string msg(TrimWhitespace(err));
-  if (msg.empty()) msg = StrFormat("%s exited with status %d", argv[0].c_str(), status);
-  return Fail(ErrorKind::kInternal, "%s", msg.c_str());
-}
 
 Result<std::string> DeviceNumbers(const std::string& path) {
   MOAT_ASSIGN_OR_RETURN(struct stat st, sys::fstatat(AT_FDCWD, path, 0));
@@ -604,7 +556,7 @@ Result<bool> Containers::StartLocked(const std::shared_ptr<Container>& c) {
     if (s.open_stdin) argv.push_back("--stdin");
     if (s.stdin_once) argv.push_back("--stdin-once");
     argv.push_back(c->id);
-    return RunAndWait(argv);
+    return RunTool(argv);
   }();
   if (!prepared) {
     cleanup_mount();
@@ -615,7 +567,6 @@ Result<bool> Containers::StartLocked(const std::shared_ptr<Container>& c) {
                             {"Permission denied", "permission denied"}, {"Is a directory", "is a directory"}}) {
       for (size_t at; (at = e.message.find(from)) != std::string::npos;) e.message.replace(at, strlen(from), to);
     }
-    if (e.message.rfind("moat: ", 0) == 0) e.message.erase(0, 6);
     e.message = "failed to create task for container: OCI runtime create failed: " + e.message;
     bool auto_remove;
     {

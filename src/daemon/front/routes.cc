@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "base/stdcopy.h"
 #include "base/strings.h"
 #include "daemon/privsep/commands.h"
 
@@ -447,14 +448,7 @@ api::Router MakeRouter(CoreClient* core, FrontInfo info) {
       // The stream has started: a daemon error goes on stream 3 (systemerr) when framed.
       std::string msg = !reply ? reply.error().message : !reply->ok ? reply->error.message : "no attach stream";
       if (!tty) {
-        std::string frame(8, '\0');
-        frame[0] = 3;
-        uint32_t n = static_cast<uint32_t>(msg.size());
-        frame[4] = static_cast<char>(n >> 24);
-        frame[5] = static_cast<char>(n >> 16);
-        frame[6] = static_cast<char>(n >> 8);
-        frame[7] = static_cast<char>(n);
-        frame += msg;
+        std::string frame = StdcopyFrame(3, msg);
         (void)WriteAllFd(h->fd.get(), frame.data(), frame.size());
       }
       return;
@@ -490,16 +484,7 @@ api::Router MakeRouter(CoreClient* core, FrontInfo info) {
     if (!reply || !reply->ok || reply->fds.empty()) {
       // The stream has started: the error goes into it (on stdout, as dockerd writes it).
       std::string msg = (!reply ? reply.error().message : !reply->ok ? reply->error.message : "no exec stream") + "\r\n";
-      if (!tty) {
-        std::string frame(8, '\0');
-        frame[0] = 1;
-        uint32_t n = static_cast<uint32_t>(msg.size());
-        frame[4] = static_cast<char>(n >> 24);
-        frame[5] = static_cast<char>(n >> 16);
-        frame[6] = static_cast<char>(n >> 8);
-        frame[7] = static_cast<char>(n);
-        msg = frame + msg;
-      }
+      if (!tty) msg = StdcopyFrame(1, msg);
       (void)WriteAllFd(h->fd.get(), msg.data(), msg.size());
       return;
     }

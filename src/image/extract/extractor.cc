@@ -15,7 +15,10 @@
 #include "base/sys/linux_compat.h"
 #include "image/decompress.h"
 #include "image/digest.h"
-#include "image/sys_extra.h"
+#include "base/sys/fdio.h"
+#include "base/sys/fileops.h"
+#include "base/sys/io.h"
+#include "base/sys/spawn.h"
 
 namespace moat::image {
 namespace {
@@ -159,7 +162,7 @@ Result<void> ApplyXattrs(int fd, struct archive_entry* e) {
   const void* value;
   size_t size;
   while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-    MOAT_TRY(sys2::fsetxattr(fd, name, value, size).Context("xattr on entry"));
+    MOAT_TRY(sys::fsetxattr(fd, name, value, size).Context("xattr on entry"));
   }
   return Ok();
 }
@@ -191,7 +194,7 @@ class Extractor {
         MOAT_ASSIGN_OR_RETURN(UniqueFd d, sys::openat2(root_fd_, parent_path,
                                                        O_RDONLY | O_DIRECTORY, 0, kResolve));
         std::string xname = opts_.xattr_namespace + ".overlay.opaque";
-        return sys2::fsetxattr(d.get(), xname, "y", 1).Context("opaque dir %s", name.c_str());
+        return sys::fsetxattr(d.get(), xname, "y", 1).Context("opaque dir %s", name.c_str());
       }
       std::string target = base.substr(4);
       if (target.empty() || target == "." || target == "..")
@@ -220,7 +223,7 @@ class Extractor {
         return Fail(ErrorKind::kInvalidArgument, "hardlink %s to the root", name.c_str());
       MOAT_ASSIGN_OR_RETURN(UniqueFd tparent, OpenParent(root_fd_, tcomps, tcomps.size() - 1));
       // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself, which is inside.
-      return sys2::linkat(tparent.get(), tcomps.back(), parent.get(), base, 0)
+      return sys::linkat(tparent.get(), tcomps.back(), parent.get(), base, 0)
           .Context("hardlink %s", name.c_str());
     }
     switch (type) {
@@ -228,7 +231,7 @@ class Extractor {
         if (!existing) MOAT_TRY(sys::mkdirat(parent.get(), base, 0700));
         MOAT_ASSIGN_OR_RETURN(UniqueFd d, sys::openat(parent.get(), base,
                                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-        if (chown) MOAT_TRY(sys2::fchown(d.get(), uid, gid));
+        if (chown) MOAT_TRY(sys::fchown(d.get(), uid, gid));
         MOAT_TRY(sys::fchmod(d.get(), perm));
         MOAT_TRY(ApplyXattrs(d.get(), e));
         // mtimes of directories are set at the end: creating children changes them.
@@ -248,15 +251,15 @@ class Extractor {
           if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
             return Fail(ErrorKind::kInvalidArgument, "read %s: %s", name.c_str(),
                         archive_error_string(a));
-          MOAT_TRY(sys2::pwrite(f.get(), buf, size, offset));
+          MOAT_TRY(sys::pwrite(f.get(), buf, size, offset));
         }
         la_int64_t total = archive_entry_size(e);
-        MOAT_TRY(sys2::ftruncate(f.get(), total));
+        MOAT_TRY(sys::ftruncate(f.get(), total));
         res->size += static_cast<uint64_t>(total);
-        if (chown) MOAT_TRY(sys2::fchown(f.get(), uid, gid));
+        if (chown) MOAT_TRY(sys::fchown(f.get(), uid, gid));
         MOAT_TRY(sys::fchmod(f.get(), perm));  // after fchown, which clears setuid
         MOAT_TRY(ApplyXattrs(f.get(), e));
-        return sys2::futimens(f.get(), ts.t);
+        return sys::futimens(f.get(), ts.t);
       }
       case AE_IFLNK: {
         const char* target = archive_entry_symlink(e);
@@ -264,7 +267,7 @@ class Extractor {
                                  name.c_str());
         MOAT_TRY(sys::symlinkat(target, parent.get(), base));
         if (chown) MOAT_TRY(sys::fchownat(parent.get(), base, uid, gid, AT_SYMLINK_NOFOLLOW));
-        return sys2::utimensat(parent.get(), base, ts.t, AT_SYMLINK_NOFOLLOW);
+        return sys::utimensat(parent.get(), base, ts.t, AT_SYMLINK_NOFOLLOW);
       }
       case AE_IFCHR:
       case AE_IFBLK:
@@ -273,8 +276,8 @@ class Extractor {
         MOAT_TRY(sys::mknodat(parent.get(), base, type | 0600, type == AE_IFIFO ? 0 : dev)
                      .Context("device %s", name.c_str()));
         if (chown) MOAT_TRY(sys::fchownat(parent.get(), base, uid, gid, AT_SYMLINK_NOFOLLOW));
-        MOAT_TRY(sys2::fchmodat(parent.get(), base, perm));
-        return sys2::utimensat(parent.get(), base, ts.t, AT_SYMLINK_NOFOLLOW);
+        MOAT_TRY(sys::fchmodat(parent.get(), base, perm));
+        return sys::utimensat(parent.get(), base, ts.t, AT_SYMLINK_NOFOLLOW);
       }
       default:
         return Fail(ErrorKind::kInvalidArgument, "unsupported tar entry type %o for %s",
@@ -289,7 +292,7 @@ class Extractor {
                             kResolve);
       if (!d) continue;  // replaced by a later entry
       timespec2 ts = Times(it->second);
-      MOAT_TRY(sys2::futimens(d->get(), ts.t));
+      MOAT_TRY(sys::futimens(d->get(), ts.t));
     }
     return Ok();
   }

@@ -12,7 +12,10 @@
 #include "base/strings.h"
 #include "base/sys/fs.h"
 #include "image/decompress.h"
-#include "image/sys_extra.h"
+#include "base/sys/fdio.h"
+#include "base/sys/fileops.h"
+#include "base/sys/io.h"
+#include "base/sys/spawn.h"
 #include "image/test_util.h"
 
 namespace moat::image {
@@ -239,10 +242,10 @@ TEST_F(ExtractorTest, BinaryProtocolAndKill) {
   std::string tar = BuildTar({File("f", "data")});
   auto dir = sys::open(root_, O_RDONLY | O_DIRECTORY);
   ASSERT_TRUE(dir);
-  auto in = sys2::pipe();
-  auto out = sys2::pipe();
+  auto in = sys::pipe2(0);
+  auto out = sys::pipe2(0);
   ASSERT_TRUE(in && out);
-  auto pid = sys2::Spawn(MOAT_EXTRACT_PATH, {"moat-extract", "--no-chown"},
+  auto pid = sys::Spawn(MOAT_EXTRACT_PATH, {"moat-extract", "--no-chown"},
                          {{in->first.get(), 0}, {out->second.get(), 1}, {dir->get(), 3}});
   ASSERT_TRUE(pid) << pid.error().message;
   in->first.reset();
@@ -250,16 +253,16 @@ TEST_F(ExtractorTest, BinaryProtocolAndKill) {
   // Half a layer, then SIGKILL: no reply, and the caller sees the signal.
   ASSERT_TRUE(sys::WriteAll(in->second.get(), tar.substr(0, 700)).has_value());
   ASSERT_EQ(kill(*pid, SIGKILL), 0);
-  auto status = sys2::waitpid(*pid);
+  auto status = sys::waitpid(*pid);
   ASSERT_TRUE(status);
   EXPECT_TRUE(WIFSIGNALED(*status));
   char buf[64];
-  EXPECT_EQ(*sys2::read(out->first.get(), buf, sizeof buf), 0u);
+  EXPECT_EQ(*sys::read(out->first.get(), buf, sizeof buf), 0u);
 
   // A full run replies with the diff id.
-  auto in2 = sys2::pipe();
-  auto out2 = sys2::pipe();
-  pid = sys2::Spawn(MOAT_EXTRACT_PATH, {"moat-extract", "--no-chown"},
+  auto in2 = sys::pipe2(0);
+  auto out2 = sys::pipe2(0);
+  pid = sys::Spawn(MOAT_EXTRACT_PATH, {"moat-extract", "--no-chown"},
                     {{in2->first.get(), 0}, {out2->second.get(), 1}, {dir->get(), 3}});
   ASSERT_TRUE(pid);
   in2->first.reset();
@@ -268,11 +271,11 @@ TEST_F(ExtractorTest, BinaryProtocolAndKill) {
   in2->second.reset();
   std::string reply;
   for (;;) {
-    auto n = sys2::read(out2->first.get(), buf, sizeof buf);
+    auto n = sys::read(out2->first.get(), buf, sizeof buf);
     if (!n || *n == 0) break;
     reply.append(buf, *n);
   }
-  ASSERT_TRUE(sys2::waitpid(*pid));
+  ASSERT_TRUE(sys::waitpid(*pid));
   EXPECT_EQ(reply, "{\"diff_id\":\"" + Digest(tar) + "\",\"size\":4,\"entries\":1}\n");
 }
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/stdcopy.h"
+
 namespace moat::runtime::monitor {
 
 // Docker's stdcopy stream ids (the first byte of a frame header).
@@ -26,17 +28,9 @@ constexpr size_t kMaxAttachHeader = 4096;
 // One ctl request (SOCK_SEQPACKET message).
 constexpr size_t kMaxRequest = 256 * 1024;
 
-// An 8-byte stdcopy header followed by `payload`: [stream, 0, 0, 0, size (big-endian u32)].
+// An 8-byte stdcopy header followed by `payload` (base/stdcopy.h).
 inline std::string StdcopyFrame(Stream stream, std::string_view payload) {
-  std::string out(8, '\0');
-  out[0] = static_cast<char>(stream);
-  uint32_t n = static_cast<uint32_t>(payload.size());
-  out[4] = static_cast<char>((n >> 24) & 0xff);
-  out[5] = static_cast<char>((n >> 16) & 0xff);
-  out[6] = static_cast<char>((n >> 8) & 0xff);
-  out[7] = static_cast<char>(n & 0xff);
-  out.append(payload);
-  return out;
+  return moat::StdcopyFrame(static_cast<uint8_t>(stream), payload);
 }
 
 }  // namespace moat::runtime::monitor

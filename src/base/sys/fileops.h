@@ -1,0 +1,26 @@
+#pragma once
+
+// File operations beyond fs.h (links, ownership, times, xattrs, positioned writes), first
+// needed by the image extractor. One call each, EINTR retried; borrowed fds remain owned by the
+// caller.
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <string>
+
+#include "base/result.h"
+
+namespace moat::sys {
+
+Result<void> linkat(int olddirfd, const std::string& oldpath, int newdirfd,
+                    const std::string& newpath, int flags);
+Result<void> fsetxattr(int fd, const std::string& name, const void* value, size_t size);
+Result<void> utimensat(int dirfd, const std::string& path, const struct timespec times[2],
+                       int flags);
+Result<void> futimens(int fd, const struct timespec times[2]);
+Result<void> fchown(int fd, uid_t uid, gid_t gid);
+Result<void> pwrite(int fd, const void* buf, size_t len, off_t offset);  // all of it
+Result<void> ftruncate(int fd, off_t len);
+Result<void> fchmodat(int dirfd, const std::string& path, mode_t mode);
+}  // namespace moat::sys

@@ -490,14 +490,16 @@ def main():
     cg_name = f"moat-bench-docker-{uuid.uuid4().hex[:8]}"
     docker_cg = [os.path.join(h, p.lstrip("/"), cg_name) for h, p in own_cgroup_paths().items()]
 
-    moat = Engine("moatd", tmp, {"moatd", "moat-runtime"})
+    moat = Engine("moatd", tmp, {"moatd", "moat-runtime", "moat-dns"})
     dock = Engine("dockerd", tmp, {"dockerd", "containerd", "containerd-shim-runc-v2"})
     res = {"moatd": {}, "dockerd": {}}
     info = {"moatd": {}, "dockerd": {}}
     idle = {}
     ok = False
     try:
-        moat.start([moatd, "-H", f"unix://{moat.sock}", "--data-root", f"{tmp}/moat-data",
+        # moatd in a network namespace of its own: its bridge and nftables tables stay there
+        # (the containers run with --network none; dockerd has --bridge none and no iptables).
+        moat.start(["unshare", "--net", "--", moatd, "-H", f"unix://{moat.sock}", "--data-root", f"{tmp}/moat-data",
                     "--exec-root", f"{tmp}/moat-exec", "--config-file", none])
         # A private mount namespace with tmpfs over /run/docker and /run/containerd: dockerd
         # must start its own containerd (it would use /run/containerd/containerd.sock if that

@@ -10,6 +10,9 @@ PACKAGES=(
   libseccomp-dev libcap-dev libssl-dev
   # moatd/moat: HTTP (Boost.Beast, header-only), image layers (libarchive, ISA-L gzip, zstd)
   libboost-dev libarchive-dev libisal-dev libzstd-dev
+  # networking (src/net): rtnetlink through libmnl, nftables through libnftables (and nft for
+  # debugging), DNS messages of the embedded resolver through ldns; iperf3 for bench/network.sh
+  libmnl-dev libnftables-dev nftables libldns-dev iperf3
   # tests: the bundled image's contents, and tools the tests drive
   busybox-static iproute2 procps jq
   # comparison runtimes for bench/ and cross-checks

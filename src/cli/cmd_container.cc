@@ -15,6 +15,7 @@
 #include "base/sys/tty.h"
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/network_opts.h"
 #include "cli/run_opts.h"
 #include "cli/stdcopy.h"
 
@@ -46,25 +47,6 @@ std::string LocalTime(int64_t t) {
   char buf[80];
   strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
   return buf;
-}
-
-std::string FormatPorts(const Json* ports) {
-  if (!ports || !ports->is_array()) return "";
-  std::vector<std::string> out;
-  for (const auto& p : *ports) {
-    std::string type = GetString(p, "Type", "tcp");
-    std::string priv = std::to_string(GetInt(p, "PrivatePort"));
-    if (GetInt(p, "PublicPort") > 0) {
-      std::string ip = GetString(p, "IP");
-      if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";
-      out.push_back(ip + ":" + std::to_string(GetInt(p, "PublicPort")) + "->" + priv + "/" + type);
-    } else {
-      out.push_back(priv + "/" + type);
-    }
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return StrJoin(out, ", ");
 }
 
 struct PsOpts {
@@ -128,7 +110,7 @@ Result<void> Ps(Context& ctx, const PsOpts& o) {
         if (const Json* nn = Member(*ns, "Networks"); nn && nn->is_object())
           for (auto it = nn->begin(); it != nn->end(); ++it) nets.push_back(it.key());
       r["Networks"] = StrJoin(nets, ",");
-      r["Ports"] = FormatPorts(Member(ct, "Ports"));
+      r["Ports"] = DisplayablePorts(Member(ct, "Ports"));
       r["RunningFor"] = HumanDuration(now - created) + " ago";
       std::string size;
       if (o.size || GetInt(ct, "SizeRw", -1) >= 0) {
@@ -437,17 +419,12 @@ Result<void> Cp(Context& ctx, const std::string& src, const std::string& dst) {
               "or `moat cp - CONTAINER:DIR < in.tar` (for files: `tar -C dir -c . | moat cp - C:DIR`)");
 }
 
-Result<void> Port(Context& ctx, const std::string& id) {
+Result<void> Port(Context& ctx, const std::string& id, const std::string& private_port) {
   MOAT_ASSIGN_OR_RETURN(ApiClient * c, ctx.Client());
   MOAT_ASSIGN_OR_RETURN(Json info, c->CallJson("GET", "/containers/" + id + "/json"));
   const Json* ns = Member(info, "NetworkSettings");
-  const Json* ports = ns ? Member(*ns, "Ports") : nullptr;
-  if (ports && ports->is_object())
-    for (auto it = ports->begin(); it != ports->end(); ++it)
-      if (it->is_array())
-        for (const auto& b : *it)
-          printf("%s -> %s:%s\n", it.key().c_str(), GetString(b, "HostIp").c_str(),
-                 GetString(b, "HostPort").c_str());
+  MOAT_ASSIGN_OR_RETURN(auto lines, PortLines(ns ? Member(*ns, "Ports") : nullptr, private_port, id));
+  for (const auto& l : lines) printf("%s\n", l.c_str());
   return Ok();
 }
 
@@ -684,10 +661,12 @@ void AddContainerCmds(CLI::App* p, Context& ctx, int* exit_code, bool top_level)
     cmd->callback([&ctx, exit_code, args] { *exit_code = ExitStatus(Cp(ctx, (*args)[0], (*args)[1])); });
   }
   {
-    auto* cmd = p->add_subcommand("port", "List port mappings for the container");
-    auto id = std::make_shared<std::string>();
-    cmd->add_option("container", *id, "CONTAINER")->required();
-    cmd->callback([&ctx, exit_code, id] { *exit_code = ExitStatus(Port(ctx, *id)); });
+    auto* cmd = p->add_subcommand("port", "List port mappings or a specific mapping for the container");
+    auto args = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("args", *args, "CONTAINER [PRIVATE_PORT[/PROTO]]")->expected(1, 2)->required();
+    cmd->callback([&ctx, exit_code, args] {
+      *exit_code = ExitStatus(Port(ctx, (*args)[0], args->size() > 1 ? (*args)[1] : ""));
+    });
   }
   {
     auto* cmd = p->add_subcommand("update", "Update configuration of one or more containers");

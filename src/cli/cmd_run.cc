@@ -87,10 +87,22 @@ void AddRunFlags(CLI::App* cmd, RunCmd* r, bool is_run) {
   Multi(cmd, "--device", f.devices, "add a host device to the container");
   cmd->add_option("--shm-size", f.shm_size, "size of /dev/shm");
   cmd->add_flag("--oom-kill-disable", f.oom_kill_disable, "disable OOM Killer");
-  cmd->add_option("--network,--net", f.network, "connect a container to a network (none, host, bridge)");
+  cmd->add_option("--network,--net", f.network,
+                  "connect a container to a network (none, host, bridge, NAME)");
+  Multi(cmd, "--network-alias,--net-alias", f.network_aliases,
+        "add network-scoped alias for the container");
+  cmd->add_option("--ip", f.ip, "IPv4 address (e.g., 172.30.100.104)");
+  cmd->add_option("--ip6", f.ip6, "IPv6 address (e.g., 2001:db8::33)");
+  Multi(cmd, "--link-local-ip", f.link_local_ips, "container IPv4/IPv6 link-local addresses");
+  cmd->add_option("--mac-address", f.mac_address,
+                  "container MAC address (e.g., 92:d0:c6:0a:29:33)");
+  Multi(cmd, "--link", f.links, "add link to another container");
   Multi(cmd, "-p,--publish", f.publish, "publish a container's port(s) to the host");
+  cmd->add_flag("-P,--publish-all", f.publish_all, "publish all exposed ports to random ports");
   Multi(cmd, "--expose", f.expose, "expose a port or a range of ports");
   Multi(cmd, "--dns", f.dns, "set custom DNS servers");
+  Multi(cmd, "--dns-search", f.dns_search, "set custom DNS search domains");
+  Multi(cmd, "--dns-option,--dns-opt", f.dns_options, "set DNS options");
   Multi(cmd, "--add-host", f.add_hosts, "add a custom host-to-IP mapping (host:ip)");
   cmd->add_option("--ipc", f.ipc, "IPC mode to use");
   cmd->add_option("--pid", f.pid, "PID namespace to use");

@@ -58,5 +58,6 @@ void AddImageCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddRunCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddContainerCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddVolumeCommands(CLI::App& app, Context& ctx, int* exit_code);
+void AddNetworkCommands(CLI::App& app, Context& ctx, int* exit_code);
 
 }  // namespace moat::cli

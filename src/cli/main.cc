@@ -37,6 +37,7 @@ int Main(int argc, char** argv) {
   AddRunCommands(app, ctx, &exit_code);
   AddContainerCommands(app, ctx, &exit_code);
   AddVolumeCommands(app, ctx, &exit_code);
+  AddNetworkCommands(app, ctx, &exit_code);
   app.parse_complete_callback([&] {
     log::Options lo;
     lo.min_level = ctx.debug ? log::Level::kDebug : log::Level::kWarning;

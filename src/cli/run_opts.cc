@@ -3,9 +3,11 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <tuple>
 
 #include "base/strings.h"
 #include "base/sys/fs.h"
+#include "cli/network_opts.h"
 
 namespace moat::cli {
 namespace {
@@ -31,14 +33,40 @@ bool ParseBoolWord(std::string_view v, bool* out) {
   return true;
 }
 
-Result<std::pair<int64_t, int64_t>> ParsePortRange(std::string_view s) {
+// go-connections nat.ParsePortRange: "80" or "8000-8010", each a uint16.
+Result<std::pair<uint64_t, uint64_t>> GoPortRange(std::string_view s) {
+  if (s.empty()) return Fail(ErrorKind::kInvalidArgument, "Empty string specified for ports.");
+  auto parse = [](std::string_view p) -> std::optional<uint64_t> {
+    if (p.empty() || !isdigit(static_cast<unsigned char>(p[0]))) return std::nullopt;
+    auto v = ParseUint64(p);
+    if (!v || *v > 65535) return std::nullopt;
+    return v;
+  };
   size_t dash = s.find('-');
-  auto a = ParseInt64(s.substr(0, dash));
-  auto b = dash == std::string_view::npos ? a : ParseInt64(s.substr(dash + 1));
-  if (!a || !b || *a < 0 || *b > 65535 || *a > *b)
-    return Fail(ErrorKind::kInvalidArgument, "invalid port range %.*s",
+  auto a = parse(s.substr(0, dash));
+  if (!a)
+    return Fail(ErrorKind::kInvalidArgument, "strconv.ParseUint: parsing \"%.*s\": invalid syntax",
+                static_cast<int>(dash == std::string_view::npos ? s.size() : dash), s.data());
+  if (dash == std::string_view::npos) return std::make_pair(*a, *a);
+  std::string_view rest = s.substr(dash + 1);
+  auto b = parse(rest.substr(0, rest.find('-')));
+  if (!b)
+    return Fail(ErrorKind::kInvalidArgument, "strconv.ParseUint: parsing \"%.*s\": invalid syntax",
+                static_cast<int>(rest.size()), rest.data());
+  if (*b < *a)
+    return Fail(ErrorKind::kInvalidArgument, "Invalid range specified for the Port: %.*s",
                 static_cast<int>(s.size()), s.data());
   return std::make_pair(*a, *b);
+}
+
+// nat.SplitProtoPort: "80/udp" -> ("udp", "80"), "80" and "80/" -> ("tcp", "80"), "" and
+// "/udp" -> ("", "").
+std::pair<std::string, std::string> SplitProtoPort(std::string_view raw) {
+  auto parts = StrSplit(raw, '/');
+  if (raw.empty() || parts[0].empty()) return {"", ""};
+  if (parts.size() == 1) return {"tcp", std::string(raw)};
+  if (parts[1].empty()) return {"tcp", parts[0]};
+  return {parts[1], parts[0]};
 }
 
 }  // namespace
@@ -264,70 +292,154 @@ Result<Json> ParseDevice(std::string_view s) {
 }
 
 Result<void> ParsePublish(std::string_view s, Json* exposed, Json* bindings) {
-  std::string spec(s);
-  std::string proto = "tcp";
-  if (size_t slash = spec.rfind('/'); slash != std::string::npos) {
-    proto = spec.substr(slash + 1);
-    spec.resize(slash);
-    if (proto != "tcp" && proto != "udp" && proto != "sctp")
-      return Fail(ErrorKind::kInvalidArgument, "invalid proto %s in -p %.*s", proto.c_str(),
-                  static_cast<int>(s.size()), s.data());
-  }
-  std::string ip, host_port, container_port;
-  // An IPv6 host address is bracketed: [::1]:8080:80.
-  if (!spec.empty() && spec[0] == '[') {
-    size_t close = spec.find(']');
-    if (close == std::string::npos || close + 1 >= spec.size() || spec[close + 1] != ':')
-      return Fail(ErrorKind::kInvalidArgument, "invalid -p %.*s", static_cast<int>(s.size()),
-                  s.data());
-    ip = spec.substr(1, close - 1);
-    spec = spec.substr(close + 2);
-    auto rest = StrSplit(spec, ':');
-    if (rest.size() != 2)
-      return Fail(ErrorKind::kInvalidArgument, "invalid -p %.*s", static_cast<int>(s.size()),
-                  s.data());
-    host_port = rest[0];
-    container_port = rest[1];
-  } else {
-    auto parts = StrSplit(spec, ':');
-    if (parts.size() == 1) {
-      container_port = parts[0];
-    } else if (parts.size() == 2) {
-      host_port = parts[0];
-      container_port = parts[1];
-    } else if (parts.size() == 3) {
-      ip = parts[0];
-      host_port = parts[1];
-      container_port = parts[2];
-    } else {
-      return Fail(ErrorKind::kInvalidArgument,
-                  "invalid -p %.*s: use [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]",
-                  static_cast<int>(s.size()), s.data());
+  std::string raw(s);
+  if (raw.find('=') != std::string::npos) {
+    // docker's convertToStandardNotation: the long form becomes "published:target/protocol".
+    std::string published, target, protocol = "tcp";
+    for (const std::string& param : StrSplit(raw, ',')) {
+      auto parts = StrSplit(param, '=');
+      if (parts.size() < 2)
+        return Fail(ErrorKind::kInvalidArgument,
+                    "invalid publish opts format (should be name=value but got '%s')",
+                    param.c_str());
+      if (parts[0] == "published")
+        published = parts[1];
+      else if (parts[0] == "target")
+        target = parts[1];
+      else if (parts[0] == "protocol")
+        protocol = parts[1];
     }
+    raw = published + ":" + target + "/" + protocol;
   }
+  // nat.ParsePortSpec: split on ':' (the last part is the container port, the one before
+  // it the host port, everything earlier the host IP), then the proto off the container port.
+  auto parts = StrSplit(raw, ':');
+  size_t n = parts.size();
+  std::string raw_ip, host_port, container_port = parts[n - 1];
+  if (n == 2) {
+    host_port = parts[0];
+  } else if (n >= 3) {
+    host_port = parts[n - 2];
+    raw_ip = StrJoin(std::vector<std::string>(parts.begin(), parts.end() - 2), ":");
+  }
+  std::string proto;
+  std::tie(proto, container_port) = SplitProtoPort(container_port);
+  std::string ip = raw_ip;
+  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') {
+    ip = ip.substr(1, ip.size() - 2);
+  } else if (ip.find(':') != std::string::npos) {
+    // Go's net.SplitHostPort(rawIP + ":") wants an IPv6 address in brackets.
+    return Fail(ErrorKind::kInvalidArgument,
+                "Invalid ip address %s: address %s:: too many colons in address", raw_ip.c_str(),
+                raw_ip.c_str());
+  }
+  if (!ip.empty() && !NormalizeIp(ip))
+    return Fail(ErrorKind::kInvalidArgument, "Invalid ip address: %s", ip.c_str());
   if (container_port.empty())
-    return Fail(ErrorKind::kInvalidArgument, "no port specified: %.*s<empty>",
-                static_cast<int>(s.size()), s.data());
-  MOAT_ASSIGN_OR_RETURN(auto cr, ParsePortRange(container_port).Context("-p %s", spec.c_str()));
-  std::pair<int64_t, int64_t> hr{0, -1};
+    return Fail(ErrorKind::kInvalidArgument, "No port specified: %s<empty>", raw.c_str());
+  auto cr = GoPortRange(container_port);
+  if (!cr.has_value())
+    return Fail(ErrorKind::kInvalidArgument, "Invalid containerPort: %s", container_port.c_str());
+  std::pair<uint64_t, uint64_t> hr{0, 0};
   if (!host_port.empty()) {
-    MOAT_ASSIGN_OR_RETURN(hr, ParsePortRange(host_port).Context("-p %s", spec.c_str()));
-    if (hr.second - hr.first != cr.second - cr.first && hr.first != hr.second)
+    auto h = GoPortRange(host_port);
+    if (!h.has_value())
+      return Fail(ErrorKind::kInvalidArgument, "Invalid hostPort: %s", host_port.c_str());
+    hr = *h;
+    // A host range for one container port is the range the daemon picks a free port from.
+    if (cr->second - cr->first != hr.second - hr.first && cr->first != cr->second)
       return Fail(ErrorKind::kInvalidArgument,
-                  "invalid ranges specified for container and host ports: %s", spec.c_str());
+                  "Invalid ranges specified for container and host Ports: %s and %s",
+                  container_port.c_str(), host_port.c_str());
   }
-  for (int64_t p = cr.first; p <= cr.second; ++p) {
-    std::string key = std::to_string(p) + "/" + proto;
+  std::string lproto = LowerCopy(proto);
+  if (lproto != "tcp" && lproto != "udp" && lproto != "sctp")
+    return Fail(ErrorKind::kInvalidArgument, "Invalid proto: %s", proto.c_str());
+  for (uint64_t i = 0; i <= cr->second - cr->first; ++i) {
+    std::string key = std::to_string(cr->first + i) + "/" + lproto;
+    std::string hp;
+    if (!host_port.empty()) {
+      hp = std::to_string(hr.first + i);
+      if (cr->first == cr->second && hr.first != hr.second) hp += "-" + std::to_string(hr.second);
+    }
     (*exposed)[key] = Json::object();
     Json b;
     b["HostIp"] = ip;
-    if (host_port.empty()) b["HostPort"] = "";
-    else if (hr.first == hr.second) b["HostPort"] = std::to_string(hr.first);
-    else b["HostPort"] = std::to_string(hr.first + (p - cr.first));
+    b["HostPort"] = hp;
     (*bindings)[key].push_back(b);
   }
   return Ok();
 }
+
+Result<void> ParseExpose(std::string_view s, Json* exposed) {
+  std::string e(s);
+  if (e.find(':') != std::string::npos)
+    return Fail(ErrorKind::kInvalidArgument, "invalid port format for --expose: %s", e.c_str());
+  auto [proto, port] = SplitProtoPort(e);
+  auto range = GoPortRange(port);
+  if (!range.has_value())
+    return Fail(ErrorKind::kInvalidArgument, "invalid range format for --expose: %s, error: %s",
+                e.c_str(), range.error().message.c_str());
+  for (uint64_t p = range->first; p <= range->second; ++p)
+    (*exposed)[std::to_string(p) + "/" + proto] = Json::object();
+  return Ok();
+}
+
+Result<std::string> ParseExtraHost(std::string_view s) {
+  std::string v(s);
+  size_t sep = v.find('=');
+  if (sep == std::string::npos) sep = v.find(':');
+  std::string host = sep == std::string::npos ? "" : v.substr(0, sep);
+  if (host.empty() || host.find(':') != std::string::npos)
+    return Fail(ErrorKind::kInvalidArgument,
+                "invalid argument \"%s\" for \"--add-host\" flag: bad format for add-host: \"%s\"",
+                v.c_str(), v.c_str());
+  std::string ip = v.substr(sep + 1);
+  if (ip != "host-gateway") {
+    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    if (!NormalizeIp(ip))
+      return Fail(ErrorKind::kInvalidArgument,
+                  "invalid argument \"%s\" for \"--add-host\" flag: invalid IP address in "
+                  "add-host: \"%s\"",
+                  v.c_str(), ip.c_str());
+  }
+  return host + ":" + ip;
+}
+
+namespace {
+
+// docker's parseNetworkOpts for the one --network: the legacy flags go to its endpoint, and
+// an endpoint with nothing set is left out ("the daemon will still create it").
+Result<Json> BuildEndpointsConfig(const RunFlags& f) {
+  const std::string& net = f.network;
+  if (TrimWhitespace(net).empty())
+    return Fail(ErrorKind::kInvalidArgument, "no name set for network");
+  bool user_defined = IsUserDefinedNetwork(net);
+  if (!f.network_aliases.empty() && !user_defined)
+    return Fail(ErrorKind::kInvalidArgument,
+                "network-scoped aliases are only supported for user-defined networks");
+  Json ep = Json::object();
+  bool set = false;
+  Json ipam;
+  if (!f.ip.empty()) ipam["IPv4Address"] = f.ip;
+  if (!f.ip6.empty()) ipam["IPv6Address"] = f.ip6;
+  if (!f.link_local_ips.empty()) ipam["LinkLocalIPs"] = f.link_local_ips;
+  ep["IPAMConfig"] = ipam;
+  set = set || !ipam.is_null();
+  // On a user-defined network --link is an endpoint alias; on the default bridge it is only
+  // the legacy HostConfig.Links (docker CLI >= 20.10.x).
+  bool endpoint_links = user_defined && !f.links.empty();
+  ep["Links"] = endpoint_links ? Json(f.links) : Json();
+  ep["Aliases"] = f.network_aliases.empty() ? Json() : Json(f.network_aliases);
+  ep["MacAddress"] = f.mac_address;
+  ep["DriverOpts"] = Json();
+  set = set || endpoint_links || !f.network_aliases.empty() || !f.mac_address.empty();
+  Json endpoints = Json::object();
+  if (set) endpoints[net] = ep;
+  return endpoints;
+}
+
+}  // namespace
 
 Result<Json> BuildCreateBody(const RunFlags& f, const std::string& image,
                              const std::vector<std::string>& args,
@@ -359,13 +471,7 @@ Result<Json> BuildCreateBody(const RunFlags& f, const std::string& image,
   body["AttachStderr"] = attach_stderr;
   Json exposed = Json::object(), bindings = Json::object();
   for (const auto& p : f.publish) MOAT_TRY(ParsePublish(p, &exposed, &bindings));
-  for (const auto& e : f.expose) {
-    std::string spec = e.find('/') == std::string::npos ? e + "/tcp" : e;
-    size_t slash = spec.find('/');
-    MOAT_ASSIGN_OR_RETURN(auto range, ParsePortRange(spec.substr(0, slash)));
-    for (int64_t p = range.first; p <= range.second; ++p)
-      exposed[std::to_string(p) + spec.substr(slash)] = Json::object();
-  }
+  for (const auto& e : f.expose) MOAT_TRY(ParseExpose(e, &exposed));
   if (!exposed.empty()) body["ExposedPorts"] = exposed;
   body["Tty"] = f.tty;
   body["OpenStdin"] = f.interactive;
@@ -431,6 +537,13 @@ Result<Json> BuildCreateBody(const RunFlags& f, const std::string& image,
     labels[k] = v;
   }
   body["Labels"] = labels;
+  if (!f.mac_address.empty()) {
+    if (!IsValidMac(TrimWhitespace(f.mac_address)))
+      return Fail(ErrorKind::kInvalidArgument, "%s is not a valid mac address",
+                  f.mac_address.c_str());
+    // Container-wide for API < 1.44 (moatd speaks 1.41); newer daemons read the endpoint's.
+    body["MacAddress"] = f.mac_address;
+  }
   if (!f.stop_signal.empty()) body["StopSignal"] = f.stop_signal;
   if (f.stop_timeout) body["StopTimeout"] = *f.stop_timeout;
 
@@ -446,6 +559,9 @@ Result<Json> BuildCreateBody(const RunFlags& f, const std::string& image,
   host["LogConfig"] = log_config;
   host["NetworkMode"] = f.network;
   host["PortBindings"] = bindings;
+  for (const auto& l : f.links)
+    MOAT_TRY(ValidateLink(l).Context("invalid argument \"%s\" for \"--link\" flag", l.c_str()));
+  host["Links"] = f.links.empty() ? Json() : Json(f.links);
   MOAT_ASSIGN_OR_RETURN(Json restart, ParseRestartPolicy(f.restart));
   host["RestartPolicy"] = restart;
   if (f.rm && restart["Name"] != "no")
@@ -459,17 +575,43 @@ Result<Json> BuildCreateBody(const RunFlags& f, const std::string& image,
   host["CapAdd"] = f.cap_add.empty() ? Json() : Json(f.cap_add);
   host["CapDrop"] = f.cap_drop.empty() ? Json() : Json(f.cap_drop);
   host["CgroupnsMode"] = f.cgroupns;
-  host["Dns"] = Json(f.dns);
-  host["DnsOptions"] = Json::array();
-  host["DnsSearch"] = Json::array();
-  host["ExtraHosts"] = f.add_hosts.empty() ? Json() : Json(f.add_hosts);
+  // docker never sends the DNS lists as null (moby#17779), ExtraHosts only when given.
+  Json dns = Json::array();
+  for (const auto& d : f.dns) {
+    auto ip = NormalizeIp(d);
+    if (!ip)
+      return Fail(ErrorKind::kInvalidArgument,
+                  "invalid argument \"%s\" for \"--dns\" flag: %s is not an ip address", d.c_str(),
+                  d.c_str());
+    dns.push_back(*ip);
+  }
+  host["Dns"] = dns;
+  host["DnsOptions"] = f.dns_options.empty() ? Json::array() : Json(f.dns_options);
+  Json dns_search = Json::array();
+  for (const auto& d : f.dns_search) {
+    if (!IsValidDnsSearch(d))
+      return Fail(ErrorKind::kInvalidArgument,
+                  "invalid argument \"%s\" for \"--dns-search\" flag: %s is not a valid domain",
+                  d.c_str(), d.c_str());
+    // ValidateDNSSearch keeps the domain without blanks or a trailing dot ("." stays).
+    std::string domain(TrimWhitespace(d));
+    if (domain.size() > 1 && domain.back() == '.') domain.pop_back();
+    dns_search.push_back(domain);
+  }
+  host["DnsSearch"] = dns_search;
+  Json extra_hosts = Json::array();
+  for (const auto& h : f.add_hosts) {
+    MOAT_ASSIGN_OR_RETURN(std::string entry, ParseExtraHost(h));
+    extra_hosts.push_back(entry);
+  }
+  host["ExtraHosts"] = extra_hosts.empty() ? Json() : extra_hosts;
   host["GroupAdd"] = f.group_add.empty() ? Json() : Json(f.group_add);
   host["IpcMode"] = f.ipc;
   host["Cgroup"] = "";
   host["OomScoreAdj"] = 0;
   host["PidMode"] = f.pid;
   host["Privileged"] = f.privileged;
-  host["PublishAllPorts"] = false;
+  host["PublishAllPorts"] = f.publish_all;
   host["ReadonlyRootfs"] = f.read_only;
   host["SecurityOpt"] = f.security_opt.empty() ? Json() : Json(f.security_opt);
   if (!f.tmpfs.empty()) {
@@ -559,8 +701,7 @@ Result<Json> BuildCreateBody(const RunFlags& f, const std::string& image,
   host["MaskedPaths"] = Json();
   host["ReadonlyPaths"] = Json();
   body["HostConfig"] = host;
-  Json endpoints = Json::object();
-  endpoints[f.network] = Json::object();
+  MOAT_ASSIGN_OR_RETURN(Json endpoints, BuildEndpointsConfig(f));
   body["NetworkingConfig"]["EndpointsConfig"] = endpoints;
   return body;
 }

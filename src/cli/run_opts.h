@@ -62,11 +62,19 @@ struct RunFlags {
   std::string shm_size;
   bool oom_kill_disable = false;
   // Network.
-  std::string network = "default";
+  std::string network = "default";   // --network: default, bridge, host, none, container:X, NAME
   std::vector<std::string> publish;  // -p
+  bool publish_all = false;          // -P
   std::vector<std::string> expose;
   std::vector<std::string> dns;
-  std::vector<std::string> add_hosts;
+  std::vector<std::string> dns_search;
+  std::vector<std::string> dns_options;
+  std::vector<std::string> add_hosts;        // --add-host host:ip | host=ip
+  std::vector<std::string> links;            // --link name[:alias]
+  std::vector<std::string> network_aliases;  // --network-alias
+  std::string ip, ip6;                       // --ip, --ip6 (the daemon validates them)
+  std::vector<std::string> link_local_ips;   // --link-local-ip
+  std::string mac_address;
   std::string ipc;
   std::string pid;
   std::string uts;
@@ -89,13 +97,28 @@ Result<Json> ParseRestartPolicy(std::string_view s);
 Result<Json> ParseMount(std::string_view s);
 // "/dev/a[:/dev/b][:rwm]" -> {"PathOnHost","PathInContainer","CgroupPermissions"}.
 Result<Json> ParseDevice(std::string_view s);
-// "[ip:][hostPort:]containerPort[/proto]" (ranges "8000-8001:80-81" too) into
-// `exposed` ({"80/tcp":{}}) and `bindings` ({"80/tcp":[{"HostIp","HostPort"}]}).
+// One -p value as docker's nat.ParsePortSpec reads it: "[ip:][hostPort:]containerPort[/proto]"
+// with ranges ("8000-8001:80-81"), a bracketed IPv6 address ("[::1]:80:80"), or a host range
+// for one container port ("8000-8010:80", sent as HostPort "8000-8010" for the daemon to pick
+// from); also the long form "published=8080,target=80[,protocol=udp]". Adds to `exposed`
+// ({"80/tcp":{}}) and `bindings` ({"80/tcp":[{"HostIp","HostPort"}]}). kInvalidArgument
+// with docker's message otherwise.
 Result<void> ParsePublish(std::string_view s, Json* exposed, Json* bindings);
+// One --expose value, "port[/proto]" or "start-end[/proto]", into `exposed`.
+Result<void> ParseExpose(std::string_view s, Json* exposed);
+// One --add-host value, "host:ip" or "host=ip" (ip may be [v6] or host-gateway), as the
+// "host:ip" the API takes. kInvalidArgument for a missing host or a bad address.
+Result<std::string> ParseExtraHost(std::string_view s);
 
 // The create body for `image` with `args` (command after the image) and flags. `console_size`
 // ([h, w]) is set when a tty is requested and known. kInvalidArgument for bad flag values,
 // with a message naming the flag.
+// Networking follows the docker CLI: HostConfig.NetworkMode is --network ("default" when
+// not given), and NetworkingConfig.EndpointsConfig[--network] carries --network-alias,
+// --link (user-defined networks only; on the default bridge --link is only the legacy
+// HostConfig.Links), --ip/--ip6/--link-local-ip (IPAMConfig) and --mac-address; with none of
+// them EndpointsConfig is {}. --network-alias on a non-user-defined network is refused here,
+// --ip there is left to the daemon to refuse.
 Result<Json> BuildCreateBody(const RunFlags& flags, const std::string& image,
                              const std::vector<std::string>& args,
                              std::optional<std::pair<int, int>> console_size);

@@ -95,6 +95,190 @@ TEST(RunOptsTest, Publish) {
   EXPECT_FALSE(ParsePublish("99999", &exposed, &bindings).has_value());
 }
 
+std::string PublishError(std::string_view spec) {
+  Json exposed, bindings;
+  auto r = ParsePublish(spec, &exposed, &bindings);
+  return r.has_value() ? "<ok>" : r.error().message;
+}
+
+TEST(RunOptsTest, PublishFormsAsDocker) {
+  Json exposed, bindings;
+  // A host range for one container port is passed on whole for the daemon to pick from.
+  ASSERT_TRUE(ParsePublish("8000-8010:80", &exposed, &bindings).has_value());
+  EXPECT_EQ(Dump(bindings["80/tcp"]), R"([{"HostIp":"","HostPort":"8000-8010"}])");
+  ASSERT_TRUE(ParsePublish("[::1]:8443:443", &exposed, &bindings).has_value());
+  EXPECT_EQ(Dump(bindings["443/tcp"]), R"([{"HostIp":"::1","HostPort":"8443"}])");
+  ASSERT_TRUE(ParsePublish("127.0.0.1::5000/UDP", &exposed, &bindings).has_value());
+  EXPECT_EQ(Dump(bindings["5000/udp"]), R"([{"HostIp":"127.0.0.1","HostPort":""}])");
+  ASSERT_TRUE(ParsePublish("0.0.0.0:7000-7001:7000-7001/sctp", &exposed, &bindings).has_value());
+  EXPECT_EQ(Dump(bindings["7001/sctp"]), R"([{"HostIp":"0.0.0.0","HostPort":"7001"}])");
+  ASSERT_TRUE(
+      ParsePublish("published=9090,target=90,protocol=udp", &exposed, &bindings).has_value());
+  EXPECT_EQ(Dump(bindings["90/udp"]), R"([{"HostIp":"","HostPort":"9090"}])");
+  // Two -p for one container port add a second binding.
+  ASSERT_TRUE(ParsePublish("127.0.0.2:8001:80", &exposed, &bindings).has_value());
+  EXPECT_EQ(bindings["80/tcp"].size(), 2u);
+  EXPECT_EQ(
+      Dump(exposed),
+      R"({"80/tcp":{},"443/tcp":{},"5000/udp":{},"7000/sctp":{},"7001/sctp":{},"90/udp":{}})");
+
+  EXPECT_EQ(PublishError("::1:8080:80"),
+            "Invalid ip address ::1: address ::1:: too many colons in address");
+  EXPECT_EQ(PublishError("1.2.3:80:80"), "Invalid ip address: 1.2.3");
+  EXPECT_EQ(PublishError("8080:"), "No port specified: 8080:<empty>");
+  EXPECT_EQ(PublishError("8080:http"), "Invalid containerPort: http");
+  EXPECT_EQ(PublishError("x:80"), "Invalid hostPort: x");
+  EXPECT_EQ(PublishError("8000-8001:80-82"),
+            "Invalid ranges specified for container and host Ports: 80-82 and 8000-8001");
+  EXPECT_EQ(PublishError("80/icmp"), "Invalid proto: icmp");
+  EXPECT_EQ(PublishError("81-80"), "Invalid containerPort: 81-80");
+  EXPECT_EQ(PublishError("published=1,target"),
+            "invalid publish opts format (should be name=value but got 'target')");
+}
+
+TEST(RunOptsTest, Expose) {
+  Json exposed;
+  ASSERT_TRUE(ParseExpose("80", &exposed).has_value());
+  ASSERT_TRUE(ParseExpose("5000-5001/udp", &exposed).has_value());
+  EXPECT_EQ(Dump(exposed), R"({"80/tcp":{},"5000/udp":{},"5001/udp":{}})");
+  auto colon = ParseExpose("80:80", &exposed);
+  ASSERT_FALSE(colon.has_value());
+  EXPECT_EQ(colon.error().message, "invalid port format for --expose: 80:80");
+  EXPECT_FALSE(ParseExpose("90-80", &exposed).has_value());
+  EXPECT_FALSE(ParseExpose("abc", &exposed).has_value());
+
+  // -p and --expose meet in one ExposedPorts; -P turns on PublishAllPorts.
+  RunFlags f;
+  f.publish = {"8080:80"};
+  f.expose = {"80", "9000/udp"};
+  f.publish_all = true;
+  Json b = Body(f);
+  EXPECT_EQ(Dump(b["ExposedPorts"]), R"({"80/tcp":{},"9000/udp":{}})");
+  EXPECT_EQ(Dump(b["HostConfig"]["PortBindings"]),
+            R"({"80/tcp":[{"HostIp":"","HostPort":"8080"}]})");
+  EXPECT_EQ(b["HostConfig"]["PublishAllPorts"], true);
+}
+
+TEST(RunOptsTest, ExtraHosts) {
+  EXPECT_EQ(*ParseExtraHost("db:10.0.0.2"), "db:10.0.0.2");
+  EXPECT_EQ(*ParseExtraHost("db=10.0.0.2"), "db:10.0.0.2");
+  EXPECT_EQ(*ParseExtraHost("v6:::1"), "v6:::1");
+  EXPECT_EQ(*ParseExtraHost("v6=[::1]"), "v6:::1");
+  EXPECT_EQ(*ParseExtraHost("gw:host-gateway"), "gw:host-gateway");
+  EXPECT_FALSE(ParseExtraHost("nohost").has_value());
+  EXPECT_FALSE(ParseExtraHost(":10.0.0.2").has_value());
+  auto bad = ParseExtraHost("db:10.0.0");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(
+      bad.error().message,
+      R"(invalid argument "db:10.0.0" for "--add-host" flag: invalid IP address in add-host: "10.0.0")");
+}
+
+TEST(RunOptsTest, DefaultNetworkBody) {
+  Json b = Body(RunFlags{});
+  const Json& h = b["HostConfig"];
+  EXPECT_EQ(h["NetworkMode"], "default");
+  EXPECT_EQ(Dump(b["NetworkingConfig"]), R"({"EndpointsConfig":{}})");
+  EXPECT_EQ(Dump(h["Dns"]), "[]");
+  EXPECT_EQ(Dump(h["DnsSearch"]), "[]");
+  EXPECT_EQ(Dump(h["DnsOptions"]), "[]");
+  EXPECT_TRUE(h["ExtraHosts"].is_null());
+  EXPECT_TRUE(h["Links"].is_null());
+  EXPECT_EQ(Dump(h["PortBindings"]), "{}");
+  EXPECT_EQ(h["PublishAllPorts"], false);
+  EXPECT_FALSE(b.contains("MacAddress"));
+  EXPECT_FALSE(b.contains("ExposedPorts"));
+}
+
+TEST(RunOptsTest, DnsAndHostsFillHostConfig) {
+  RunFlags f;
+  f.dns = {"8.8.8.8", "2001:4860:4860:0:0:0:0:8888"};
+  f.dns_search = {"example.com", "corp.example.", "."};
+  f.dns_options = {"ndots:2", "timeout:1"};
+  f.add_hosts = {"db:10.0.0.2", "cache=10.0.0.3"};
+  Json h = Body(f)["HostConfig"];
+  EXPECT_EQ(Dump(h["Dns"]), R"(["8.8.8.8","2001:4860:4860::8888"])");
+  EXPECT_EQ(Dump(h["DnsSearch"]), R"(["example.com","corp.example","."])");
+  EXPECT_EQ(Dump(h["DnsOptions"]), R"(["ndots:2","timeout:1"])");
+  EXPECT_EQ(Dump(h["ExtraHosts"]), R"(["db:10.0.0.2","cache:10.0.0.3"])");
+
+  RunFlags bad_dns;
+  bad_dns.dns = {"8.8.8"};
+  auto e = BuildCreateBody(bad_dns, "busybox", {}, std::nullopt);
+  ASSERT_FALSE(e.has_value());
+  EXPECT_EQ(e.error().message,
+            R"(invalid argument "8.8.8" for "--dns" flag: 8.8.8 is not an ip address)");
+  RunFlags bad_search;
+  bad_search.dns_search = {"-x-"};
+  EXPECT_FALSE(BuildCreateBody(bad_search, "busybox", {}, std::nullopt).has_value());
+  RunFlags bad_host;
+  bad_host.add_hosts = {"nocolon"};
+  EXPECT_FALSE(BuildCreateBody(bad_host, "busybox", {}, std::nullopt).has_value());
+}
+
+TEST(RunOptsTest, UserDefinedNetworkEndpoint) {
+  RunFlags f;
+  f.network = "appnet";
+  f.network_aliases = {"web", "www"};
+  f.ip = "172.30.0.10";
+  f.ip6 = "fd00::10";
+  f.links = {"db:database", "cache"};
+  f.mac_address = "92:d0:c6:0a:29:33";
+  Json b = Body(f);
+  EXPECT_EQ(b["HostConfig"]["NetworkMode"], "appnet");
+  EXPECT_EQ(Dump(b["HostConfig"]["Links"]), R"(["db:database","cache"])");
+  EXPECT_EQ(b["MacAddress"], "92:d0:c6:0a:29:33");
+  EXPECT_EQ(Dump(b["NetworkingConfig"]),
+            R"({"EndpointsConfig":{"appnet":{"IPAMConfig":{"IPv4Address":"172.30.0.10",)"
+            R"("IPv6Address":"fd00::10"},"Links":["db:database","cache"],"Aliases":["web","www"],)"
+            R"("MacAddress":"92:d0:c6:0a:29:33","DriverOpts":null}}})");
+
+  // One setting alone is enough to send the endpoint.
+  RunFlags ip_only;
+  ip_only.network = "appnet";
+  ip_only.ip = "172.30.0.11";
+  EXPECT_EQ(Dump(Body(ip_only)["NetworkingConfig"]["EndpointsConfig"]["appnet"]["IPAMConfig"]),
+            R"({"IPv4Address":"172.30.0.11"})");
+  RunFlags plain;
+  plain.network = "appnet";
+  EXPECT_EQ(Dump(Body(plain)["NetworkingConfig"]), R"({"EndpointsConfig":{}})");
+}
+
+TEST(RunOptsTest, DefaultBridgeNetworkFlags) {
+  // --link on the default bridge is a legacy link: HostConfig.Links only.
+  RunFlags link;
+  link.links = {"db:db"};
+  Json b = Body(link);
+  EXPECT_EQ(Dump(b["HostConfig"]["Links"]), R"(["db:db"])");
+  EXPECT_EQ(Dump(b["NetworkingConfig"]), R"({"EndpointsConfig":{}})");
+
+  // --ip on the default network is sent; the daemon answers "user specified IP address is
+  // supported on user defined networks only".
+  RunFlags ip;
+  ip.ip = "172.17.0.9";
+  EXPECT_EQ(Dump(Body(ip)["NetworkingConfig"]),
+            R"({"EndpointsConfig":{"default":{"IPAMConfig":{"IPv4Address":"172.17.0.9"},)"
+            R"("Links":null,"Aliases":null,"MacAddress":"","DriverOpts":null}}})");
+
+  RunFlags alias;
+  alias.network = "bridge";
+  alias.network_aliases = {"web"};
+  auto e = BuildCreateBody(alias, "busybox", {}, std::nullopt);
+  ASSERT_FALSE(e.has_value());
+  EXPECT_EQ(e.error().message,
+            "network-scoped aliases are only supported for user-defined networks");
+
+  RunFlags bad_link;
+  bad_link.links = {"a:b:c"};
+  EXPECT_FALSE(BuildCreateBody(bad_link, "busybox", {}, std::nullopt).has_value());
+
+  RunFlags bad_mac;
+  bad_mac.mac_address = "92:d0:c6";
+  auto m = BuildCreateBody(bad_mac, "busybox", {}, std::nullopt);
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().message, "92:d0:c6 is not a valid mac address");
+}
+
 TEST(RunOptsTest, CreateBodyResourcesAndSecurity) {
   RunFlags f;
   f.memory = "64m";
@@ -166,7 +350,8 @@ TEST(RunOptsTest, CreateBodyProcessAndStorage) {
   EXPECT_EQ(b["StopSignal"], "SIGINT");
   EXPECT_EQ(b["StopTimeout"], 5);
   EXPECT_EQ(b["HostConfig"]["NetworkMode"], "none");
-  EXPECT_EQ(Dump(b["NetworkingConfig"]), R"({"EndpointsConfig":{"none":{}}})");
+  // docker leaves out an endpoint with nothing set.
+  EXPECT_EQ(Dump(b["NetworkingConfig"]), R"({"EndpointsConfig":{}})");
   EXPECT_EQ(b["Tty"], true);
   EXPECT_EQ(b["OpenStdin"], true);
   EXPECT_EQ(b["StdinOnce"], true);

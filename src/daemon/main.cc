@@ -56,6 +56,13 @@ struct Options {
   int64_t log_max_size = 0;
   int log_max_files = 1;
   bool front_selftest = false;
+  // Networking (daemon.json "bridge", "bip", "default-address-pools", "icc", "mtu").
+  std::string bridge = "moat0";
+  std::string bip;
+  std::vector<std::pair<std::string, int>> pools;
+  bool icc = true;
+  int mtu = 1500;
+  std::string dns;
 };
 
 std::string SelfDir() {
@@ -87,7 +94,8 @@ Result<void> ApplyConfigFile(const std::string& path, Options* o, const CLI::App
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     if (k != "hosts" && k != "data-root" && k != "exec-root" && k != "group" && k != "log-level" &&
-        k != "log-opts" && k != "api-user") {
+        k != "log-opts" && k != "api-user" && k != "bridge" && k != "bip" && k != "default-address-pools" &&
+        k != "icc" && k != "mtu") {
       return Fail(ErrorKind::kInvalidArgument, "%s: unknown key \"%s\"", path.c_str(), k.c_str());
     }
   }
@@ -99,6 +107,24 @@ Result<void> ApplyConfigFile(const std::string& path, Options* o, const CLI::App
   if (app.count("--group") == 0) MOAT_TRY(GetString(j, "group", &o->group, "group"));
   if (app.count("--api-user") == 0) MOAT_TRY(GetString(j, "api-user", &o->api_user, "api-user"));
   if (app.count("--log-level") == 0) MOAT_TRY(GetString(j, "log-level", &o->log_level, "log-level"));
+  if (app.count("--bridge") == 0) MOAT_TRY(GetString(j, "bridge", &o->bridge, "bridge"));
+  if (app.count("--bip") == 0) MOAT_TRY(GetString(j, "bip", &o->bip, "bip"));
+  MOAT_TRY(GetBool(j, "icc", &o->icc, "icc"));
+  int64_t mtu = o->mtu;
+  MOAT_TRY(GetInt(j, "mtu", &mtu, "mtu"));
+  o->mtu = static_cast<int>(mtu);
+  if (j.contains("default-address-pools")) {
+    const Json& pools = j["default-address-pools"];
+    if (!pools.is_array()) return Fail(ErrorKind::kInvalidArgument, "%s: default-address-pools: expected an array", path.c_str());
+    for (const auto& p : pools) {
+      if (!p.is_object() || !p.contains("base") || !p["base"].is_string() || !p.contains("size") ||
+          !p["size"].is_number_integer()) {
+        return Fail(ErrorKind::kInvalidArgument, "%s: default-address-pools: entries are {\"base\":\"CIDR\",\"size\":N}",
+                    path.c_str());
+      }
+      o->pools.emplace_back(p["base"].get<std::string>(), p["size"].get<int>());
+    }
+  }
   std::map<std::string, std::string> log_opts;
   MOAT_TRY(GetStringMap(j, "log-opts", &log_opts, "log-opts"));
   if (auto it = log_opts.find("max-size"); it != log_opts.end()) {
@@ -211,6 +237,9 @@ int Main(int argc, char** argv) {
   app.add_option("--runtime", o.runtime, "Path of moat-runtime");
   app.add_option("--extractor", o.extractor, "Path of moat-extract");
   app.add_option("-l,--log-level", o.log_level, "debug|info|warn|error");
+  app.add_option("-b,--bridge", o.bridge, "Interface of the default bridge network (\"none\": no default bridge)");
+  app.add_option("--bip", o.bip, "The default bridge's gateway address and prefix (CIDR)");
+  app.add_option("--dns-resolver", o.dns, "Path of moat-dns");
   app.add_option("--log-format", o.log_format, "text|json");
   app.add_flag("--front-selftest", o.front_selftest, "Confine a front as moatd does, report what it can do, exit");
   app.set_version_flag("-v,--version", "moatd version " MOAT_VERSION);
@@ -301,8 +330,30 @@ int Main(int argc, char** argv) {
   paths.log_max_files = o.log_max_files;
   auto default_spec = ParseJson(embedded::default_spec_json());
   if (!default_spec) return fail(default_spec.error());
+  core::NetworkOptions no;
+  no.bridge_name = o.bridge;
+  no.bip = o.bip;
+  no.icc = o.icc;
+  no.mtu = o.mtu;
+  no.dns_binary = FindTool(o.dns, "moat-dns", MOAT_DNS_BUILD_PATH);
+  if (!o.pools.empty()) {
+    no.pools.clear();
+    for (const auto& [base, size] : o.pools) {
+      auto pool = net::MakePool(base, size);
+      if (!pool) {
+        kill(front_pid, SIGKILL);
+        return fail(pool.error());
+      }
+      no.pools.push_back(*pool);
+    }
+  }
+  core::Networks networks(no, o.data_root, o.exec_root, &events);
+  if (auto r = networks.Init(); !r) {
+    kill(front_pid, SIGKILL);
+    return fail(r.error());
+  }
   core::Containers containers(paths, store->get(), &events, *default_spec,
-                              std::string(embedded::daemon_seccomp_default_json()));
+                              std::string(embedded::daemon_seccomp_default_json()), &networks);
   if (auto r = containers.Restore(); !r) {
     kill(front_pid, SIGKILL);
     return fail(r.error());
@@ -312,7 +363,8 @@ int Main(int argc, char** argv) {
     daemon_id = core::RandomId().substr(0, 36);
     (void)sys::WriteFileAtomic(o.data_root + "/engine-id", daemon_id, 0600);
   }
-  core::Engine engine({MOAT_VERSION, o.data_root, o.exec_root, daemon_id}, store->get(), &containers, &events);
+  core::Engine engine({MOAT_VERSION, o.data_root, o.exec_root, daemon_id}, store->get(), &containers, &events,
+                      &networks);
   malloc_trim(0);
   int channel = pair->first.get();
   std::thread([&engine, channel] {

@@ -26,10 +26,12 @@ if [ "$(id -u)" != 0 ]; then
   echo "SKIP: the engine test needs root"
   exit 77
 fi
-# A child subreaper: each container's monitor daemonizes, and PID 1 here does not reap.
+# A child subreaper: each container's monitor daemonizes, and PID 1 here does not reap. In a
+# network namespace of its own: moatd makes its bridge and nftables tables there, never on the
+# host's network.
 if [ "${MOAT_ENGINE_SUBREAPER:-}" != "$$" ]; then
   export MOAT_ENGINE_SUBREAPER=$$
-  exec python3 -c '
+  exec unshare --net -- python3 -c '
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.prctl(36, 1, 0, 0, 0) != 0:
@@ -38,6 +40,7 @@ os.execvp(sys.argv[1], sys.argv[1:])' bash "$0" "$@"
 fi
 
 BUILD=$1
+ip link set lo up
 MOATD=$BUILD/src/daemon/moatd
 IMAGE_TAR=$BUILD/images/busybox.tar
 DOCKER=/usr/bin/docker

@@ -14,6 +14,10 @@ _moat_volumes() {
   moat volume ls -q 2>/dev/null
 }
 
+_moat_networks() {
+  moat network ls --format '{{.Name}}' 2>/dev/null
+}
+
 _moat() {
   local cur prev words cword
   _init_completion 2>/dev/null || {
@@ -23,11 +27,11 @@ _moat() {
     cword=$COMP_CWORD
   }
   local commands="attach commit container cp create diff events exec export image images import
-    info inspect kill load logs pause port ps rename restart rm rmi run save start stats stop
-    system tag top unpause update version volume wait"
+    info inspect kill load logs network pause port ps rename restart rm rmi run save start stats
+    stop system tag top unpause update version volume wait"
 
   # The command is the first word that is not an option (or the value of -H).
-  local i cmd="" sub=""
+  local i cmd="" sub="" subi=0
   for ((i = 1; i < cword; i++)); do
     case ${words[i]} in
       -H | --host) ((i++)) ;;
@@ -35,8 +39,9 @@ _moat() {
       *)
         if [[ -z $cmd ]]; then
           cmd=${words[i]}
-        elif [[ -z $sub && $cmd =~ ^(volume|system|image|container)$ ]]; then
+        elif [[ -z $sub && $cmd =~ ^(volume|system|image|container|network)$ ]]; then
           sub=${words[i]}
+          subi=$i
         fi
         ;;
     esac
@@ -55,7 +60,15 @@ _moat() {
       COMPREPLY=($(compgen -f -- "$cur"))
       return ;;
     --network | --net)
-      COMPREPLY=($(compgen -W "none host bridge default" -- "$cur"))
+      COMPREPLY=($(compgen -W "none host bridge default $(_moat_networks)" -- "$cur"))
+      return ;;
+    -d | --driver)
+      if [[ $cmd == network ]]; then
+        COMPREPLY=($(compgen -W "bridge host none macvlan ipvlan" -- "$cur"))
+        return
+      fi ;;
+    --link)
+      COMPREPLY=($(compgen -W "$(_moat_containers)" -- "$cur"))
       return ;;
     --restart)
       COMPREPLY=($(compgen -W "no always unless-stopped on-failure" -- "$cur"))
@@ -78,6 +91,40 @@ _moat() {
       elif [[ $sub == rm || $sub == inspect ]]; then
         COMPREPLY=($(compgen -W "$(_moat_volumes)" -- "$cur"))
       fi ;;
+    network)
+      if [[ -z $sub ]]; then
+        COMPREPLY=($(compgen -W "create ls list inspect rm remove connect disconnect prune" -- "$cur"))
+      elif [[ $cur == -* ]]; then
+        case $sub in
+          create) COMPREPLY=($(compgen -W "-d --driver --subnet --gateway --ip-range --aux-address
+            --internal --attachable --ipv6 -o --opt --label --ipam-driver --ipam-opt --scope --help" -- "$cur")) ;;
+          ls | list) COMPREPLY=($(compgen -W "-q --quiet -f --filter --format --no-trunc --help" -- "$cur")) ;;
+          inspect) COMPREPLY=($(compgen -W "-f --format -v --verbose --help" -- "$cur")) ;;
+          rm | remove) COMPREPLY=($(compgen -W "-f --force --help" -- "$cur")) ;;
+          connect) COMPREPLY=($(compgen -W "--alias --ip --ip6 --link --link-local-ip --driver-opt --help" -- "$cur")) ;;
+          disconnect) COMPREPLY=($(compgen -W "-f --force --help" -- "$cur")) ;;
+          prune) COMPREPLY=($(compgen -W "-f --force --filter --help" -- "$cur")) ;;
+        esac
+      else
+        case $sub in
+          inspect | rm | remove) COMPREPLY=($(compgen -W "$(_moat_networks)" -- "$cur")) ;;
+          connect | disconnect)
+            # NETWORK first, then CONTAINER.
+            local n=0 j
+            for ((j = subi + 1; j < cword; j++)); do
+              case ${words[j]} in
+                --alias | --ip | --ip6 | --link | --link-local-ip | --driver-opt) ((j++)) ;;
+                -*) ;;
+                *) ((n++)) ;;
+              esac
+            done
+            if ((n == 0)); then
+              COMPREPLY=($(compgen -W "$(_moat_networks)" -- "$cur"))
+            else
+              COMPREPLY=($(compgen -W "$(_moat_containers all)" -- "$cur"))
+            fi ;;
+        esac
+      fi ;;
     system)
       [[ -z $sub ]] && COMPREPLY=($(compgen -W "info df prune events" -- "$cur")) ;;
     image)
@@ -89,7 +136,9 @@ _moat() {
         COMPREPLY=($(compgen -W "--rm -d --detach -e --env --env-file -w --workdir -u --user --entrypoint
           --name -h --hostname -i --interactive -t --tty --init --restart -v --volume --mount --tmpfs
           --read-only --cap-add --cap-drop --privileged --security-opt --memory --memory-swap --cpus
-          --cpu-shares --cpuset-cpus --pids-limit --ulimit --sysctl --device --network
+          --cpu-shares --cpuset-cpus --pids-limit --ulimit --sysctl --device --network --net
+          --network-alias --ip --ip6 --link --link-local-ip --mac-address --dns --dns-search
+          --dns-option --add-host --expose -P --publish-all
           --stop-signal --stop-timeout --label -p --publish --pull --help" -- "$cur"))
       else
         COMPREPLY=($(compgen -W "$(_moat_images)" -- "$cur"))

@@ -106,12 +106,17 @@ Json Containers::InspectJsonLocked(const Container& c) {
           {"GraphDriver", {{"Name", "overlay2"}, {"Data", {{"UpperDir", data + "/upper"}, {"WorkDir", data + "/work"}, {"MergedDir", ExecDir(c.id) + "/bundle/rootfs"}}}}},
           {"Mounts", mounts},
           {"Config", config},
-          {"NetworkSettings",
-           {{"Bridge", ""}, {"SandboxID", ""}, {"HairpinMode", false}, {"Ports", Json::object()},
-            {"SandboxKey", ""}, {"IPAddress", ""}, {"Gateway", ""}, {"MacAddress", ""},
-            {"Networks", s.network_mode == "none" || s.network_mode == "host"
-                             ? Json{{s.network_mode, {{"NetworkID", s.network_mode}, {"IPAddress", ""}}}}
-                             : Json::object()}}}};
+          {"NetworkSettings", NetworkSettingsLocked(c)}};
+}
+
+Json Containers::NetworkSettingsLocked(const Container& c) {
+  const auto& s = c.spec;
+  if (networks_) return networks_->SettingsJson(c.id, s);
+  return {{"Bridge", ""}, {"SandboxID", ""}, {"HairpinMode", false}, {"Ports", Json::object()},
+          {"SandboxKey", ""}, {"IPAddress", ""}, {"Gateway", ""}, {"MacAddress", ""},
+          {"Networks", s.network_mode == "none" || s.network_mode == "host"
+                           ? Json{{s.network_mode, {{"NetworkID", s.network_mode}, {"IPAddress", ""}}}}
+                           : Json::object()}};
 }
 
 Json Containers::SummaryJsonLocked(const Container& c) {
@@ -133,18 +138,35 @@ Json Containers::SummaryJsonLocked(const Container& c) {
   for (const auto& m : c.spec.mounts) {
     mounts.push_back({{"Type", m.type}, {"Source", m.source}, {"Destination", m.target}, {"RW", !m.read_only}});
   }
+  Json settings = NetworkSettingsLocked(c);
+  Json ports = Json::array();
+  const Json port_map = settings.contains("Ports") && settings["Ports"].is_object() ? settings["Ports"] : Json::object();
+  for (auto it = port_map.begin(); it != port_map.end(); ++it) {
+    const std::string& key = it.key();
+    const Json& list = it.value();
+    auto pp = privsep::ParsePortProto(key);
+    if (!pp) continue;
+    if (!list.is_array()) {
+      ports.push_back({{"PrivatePort", pp->first}, {"Type", pp->second}});
+      continue;
+    }
+    for (const auto& b : list) {
+      ports.push_back({{"IP", b.value("HostIp", "")}, {"PrivatePort", pp->first},
+                       {"PublicPort", std::stoi(b.value("HostPort", "0"))}, {"Type", pp->second}});
+    }
+  }
   return {{"Id", c.id},
           {"Names", {"/" + c.name}},
           {"Image", c.spec.image},
           {"ImageID", c.image_id},
           {"Command", ShellQuoteJoin(c.args)},
           {"Created", c.created_nano / 1'000'000'000},
-          {"Ports", Json::array()},
+          {"Ports", ports},
           {"Labels", c.spec.labels},
           {"State", c.status},
           {"Status", status},
           {"HostConfig", {{"NetworkMode", c.spec.network_mode}}},
-          {"NetworkSettings", {{"Networks", Json::object()}}},
+          {"NetworkSettings", {{"Networks", settings["Networks"]}}},
           {"Mounts", mounts}};
 }
 

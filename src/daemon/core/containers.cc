@@ -1,5 +1,6 @@
 #include "daemon/core/containers.h"
 
+#include <algorithm>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -145,10 +146,11 @@ Result<std::string> BlockDeviceNumbers(const std::string& path) {
 }  // namespace
 
 Containers::Containers(Paths paths, image::Store* store, Events* events, Json default_spec,
-                       std::string default_seccomp)
+                       std::string default_seccomp, Networks* networks)
     : paths_(std::move(paths)),
       store_(store),
       events_(events),
+      networks_(networks),
       default_spec_(std::move(default_spec)),
       default_seccomp_(std::move(default_seccomp)) {}
 
@@ -229,6 +231,7 @@ Result<void> Containers::Restore() {
     names.push_back(n);
   }
   closedir(d);
+  std::set<std::string> running;
   for (const auto& n : names) {
     if (n.rfind(".", 0) == 0) {
       // A create that did not finish, or a removal that did not: never visible, now gone.
@@ -287,6 +290,7 @@ Result<void> Containers::Restore() {
         std::string st = state->value("status", "running");
         c->status = st == "paused" ? "paused" : "running";
         MOAT_LOG(kInfo, "container %s: monitor re-adopted", c->id.c_str());
+        running.insert(c->id);
       } else {
         int64_t code = 255;
         bool oom = false;
@@ -310,9 +314,34 @@ Result<void> Containers::Restore() {
         (void)CtlCall(*c, {{"op", "shutdown"}});
         continue;
       }
+      if (networks_) networks_->Readopt(c->id);
       StartWaiter(c);
     } else {
       UnmountRootfs(*c);
+    }
+  }
+  if (networks_) networks_->Sweep(running);
+  return {};
+}
+
+Result<void> Containers::CheckNetworks(const ContainerSpec& spec) {
+  const std::string& mode = spec.network_mode;
+  if (mode.rfind("container:", 0) == 0) {
+    MOAT_TRY(Find(mode.substr(10)).Context("network mode"));
+    return {};
+  }
+  if (!networks_) {
+    if (mode != "default" && mode != "bridge" && mode != "none" && mode != "host") {
+      return Fail(ErrorKind::kNotFound, "network %s not found", mode.c_str());
+    }
+    return {};
+  }
+  MOAT_TRY(networks_->ResolveName(privsep::PrimaryNetwork(spec)));
+  for (const auto& [name, ep] : spec.endpoints) {
+    MOAT_ASSIGN_OR_RETURN(std::string resolved, networks_->ResolveName(name));
+    if ((resolved == "host" || resolved == "none") && resolved != privsep::PrimaryNetwork(spec)) {
+      return Fail(ErrorKind::kInvalidArgument, "container cannot be connected to network %s and others",
+                  resolved.c_str());
     }
   }
   return {};
@@ -323,6 +352,7 @@ Result<Json> Containers::Create(const ContainerSpec& spec_in) {
   ContainerSpec spec = spec_in;
   MOAT_ASSIGN_OR_RETURN(image::Image img, store_->Resolve(spec.image));
   MOAT_ASSIGN_OR_RETURN(std::vector<std::string> args, ProcessArgs(spec, img.config));
+  MOAT_TRY(CheckNetworks(spec));
   auto c = std::make_shared<Container>();
   c->id = RandomId();
   c->image_id = img.id;
@@ -462,6 +492,7 @@ Result<bool> Containers::StartLocked(const std::shared_ptr<Container>& c) {
   MOAT_ASSIGN_OR_RETURN(image::Image img, store_->Resolve(c->image_id));
   auto cleanup_mount = [&] { UnmountRootfs(*c); std::lock_guard lock(mu_); c->rootfs_mounted = false; };
   MOAT_TRY(PrepareRootfs(*c, img));
+  bool networked = false;
   auto prepared = [&]() -> Result<void> {
     const ContainerSpec& s = c->spec;
     std::string exec_dir = ExecDir(c->id);
@@ -487,14 +518,45 @@ Result<bool> Containers::StartLocked(const std::shared_ptr<Container>& c) {
     }
     // /etc/hosts, /etc/hostname, /etc/resolv.conf of the container's own.
     std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-    if (s.network_mode == "host") {
+    std::string resolv;
+    const std::string& mode = s.network_mode;
+    if (mode == "host") {
       hosts = sys::ReadFile("/etc/hosts").value_or(hosts);
+      resolv = sys::ReadFile("/etc/resolv.conf").value_or("");
+    } else if (mode.rfind("container:", 0) == 0) {
+      // Another container's network stack: its namespace, its hosts and resolv.conf.
+      MOAT_ASSIGN_OR_RETURN(auto other, Find(mode.substr(10)));
+      int pid;
+      {
+        std::lock_guard lock(mu_);
+        pid = other->status == "running" || other->status == "paused" ? other->pid : 0;
+      }
+      if (pid <= 0) {
+        return Fail(ErrorKind::kConflict, "cannot join network of a non running container: %s",
+                    other->id.c_str());
+      }
+      in.netns_path = "/proc/" + std::to_string(pid) + "/ns/net";
+      hosts = sys::ReadFile(DataDir(other->id) + "/hosts").value_or(hosts);
+      resolv = sys::ReadFile(DataDir(other->id) + "/resolv.conf").value_or("");
+    } else if (networks_) {
+      ContainerNetInfo info;
+      info.id = c->id;
+      info.name = c->name;
+      info.hostname = in.hostname;
+      info.domainname = s.domainname;
+      info.spec = &s;
+      info.exposed_ports = s.exposed_ports;
+      for (const auto& p : img.config.exposed_ports) info.exposed_ports.push_back(p);
+      MOAT_ASSIGN_OR_RETURN(Sandbox sb, networks_->SetUp(info));
+      networked = true;
+      in.netns_path = sb.netns_path;
+      hosts = sb.hosts;
+      resolv = sb.resolv_conf;
     } else {
       hosts += "127.0.1.1\t" + in.hostname + "\n";
     }
     MOAT_TRY(sys::WriteFileAtomic(data + "/hosts", hosts, 0644, sys::Durability::kUntilReboot));
     MOAT_TRY(sys::WriteFileAtomic(data + "/hostname", in.hostname + "\n", 0644, sys::Durability::kUntilReboot));
-    std::string resolv = s.network_mode == "host" ? sys::ReadFile("/etc/resolv.conf").value_or("") : "";
     MOAT_TRY(sys::WriteFileAtomic(data + "/resolv.conf", resolv, 0644, sys::Durability::kUntilReboot));
     in.hosts_path = data + "/hosts";
     in.hostname_path = data + "/hostname";
@@ -560,6 +622,7 @@ Result<bool> Containers::StartLocked(const std::shared_ptr<Container>& c) {
   }();
   if (!prepared) {
     cleanup_mount();
+    if (networked) networks_->TearDown(c->id);
     Error e = prepared.error();
     // Clients map the text to exit codes (docker run: 127 for "no such file or directory" and
     // "executable file not found", 126 for "permission denied"), in runc's lowercase spelling.
@@ -662,6 +725,7 @@ void Containers::OnExit(const std::shared_ptr<Container>& c, int64_t code, bool 
     (void)Persist(*c);
     cv_.notify_all();
   }
+  if (networks_) networks_->TearDown(c->id);
   if (oom) Emit(*c, "oom");
   Emit(*c, "die", {{"exitCode", std::to_string(code)}});
 }
@@ -958,6 +1022,75 @@ Containers::Counts Containers::Count() {
     else ++n.stopped;
   }
   return n;
+}
+
+Result<void> Containers::Connect(const std::string& ref, const std::string& network, const privsep::EndpointSpec& ep) {
+  if (!networks_) return Fail(ErrorKind::kUnsupported, "networking is off");
+  MOAT_ASSIGN_OR_RETURN(auto c, Find(ref));
+  std::lock_guard op(c->op_mu);
+  MOAT_ASSIGN_OR_RETURN(std::string name, networks_->ResolveName(network));
+  ContainerSpec spec;
+  bool running;
+  {
+    std::lock_guard lock(mu_);
+    spec = c->spec;
+    running = c->status == "running" || c->status == "paused";
+  }
+  if (!Networks::OwnStack(spec.network_mode) || spec.network_mode == "none" || name == "host" || name == "none") {
+    return Fail(ErrorKind::kInvalidArgument, "container sharing network namespace with another container or host "
+                "cannot be connected to any other network");
+  }
+  auto attached = networks_->AttachedNetworks(c->id);
+  bool already = running ? std::find(attached.begin(), attached.end(), name) != attached.end()
+                         : privsep::PrimaryNetwork(spec) == name || spec.endpoints.count(name) > 0;
+  if (already) {
+    return Fail(ErrorKind::kPermissionDenied, "endpoint with name %s already exists in network %s", c->name.c_str(),
+                name.c_str());
+  }
+  if (running) {
+    ContainerNetInfo info;
+    info.id = c->id;
+    info.name = c->name;
+    info.spec = &spec;
+    MOAT_TRY(networks_->Connect(info, name, ep));
+  }
+  std::lock_guard lock(mu_);
+  c->spec.endpoints[name] = ep;
+  return Persist(*c);
+}
+
+Result<void> Containers::Disconnect(const std::string& ref, const std::string& network, bool force) {
+  if (!networks_) return Fail(ErrorKind::kUnsupported, "networking is off");
+  MOAT_ASSIGN_OR_RETURN(auto c, Find(ref));
+  std::lock_guard op(c->op_mu);
+  MOAT_ASSIGN_OR_RETURN(std::string name, networks_->ResolveName(network));
+  bool running;
+  ContainerSpec spec;
+  {
+    std::lock_guard lock(mu_);
+    spec = c->spec;
+    running = c->status == "running" || c->status == "paused";
+  }
+  bool primary = privsep::PrimaryNetwork(spec) == name;
+  if (!primary && !spec.endpoints.count(name)) {
+    if (force) return {};
+    return Fail(ErrorKind::kPermissionDenied, "container %s is not connected to network %s", c->id.c_str(), name.c_str());
+  }
+  if (running) {
+    if (auto r = networks_->Disconnect(c->id, name); !r && !force) return r;
+  }
+  std::lock_guard lock(mu_);
+  c->spec.endpoints.erase(name);
+  if (primary) {
+    // Leaving the primary network: the container keeps its namespace with whatever is left; a
+    // later start joins the remaining networks (or none).
+    if (!c->spec.endpoints.empty()) {
+      c->spec.network_mode = c->spec.endpoints.begin()->first;
+    } else {
+      c->spec.network_mode = "none";
+    }
+  }
+  return Persist(*c);
 }
 
 Result<Json> Containers::Prune() {

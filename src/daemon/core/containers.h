@@ -26,6 +26,7 @@
 #include "base/unique_fd.h"
 #include "daemon/common/json.h"
 #include "daemon/core/events.h"
+#include "daemon/core/networks.h"
 #include "daemon/privsep/commands.h"
 #include "image/store.h"
 
@@ -59,7 +60,7 @@ struct StreamResult {
 class Containers {
  public:
   Containers(Paths paths, image::Store* store, Events* events, Json default_spec,
-             std::string default_seccomp);
+             std::string default_seccomp, Networks* networks = nullptr);
   ~Containers();
 
   // Loads the records and reconciles them with reality: monitors still alive are re-adopted;
@@ -126,6 +127,10 @@ class Containers {
   // the container's changes, config from the container's (changes applied). {"Id":"sha256:.."}
   Result<Json> Commit(const std::string& ref, const Json& args);
 
+  // docker network connect/disconnect: recorded in the container's spec (EndpointsConfig) and,
+  // while it runs, applied to its namespace at once.
+  Result<void> Connect(const std::string& ref, const std::string& network, const privsep::EndpointSpec& ep);
+  Result<void> Disconnect(const std::string& ref, const std::string& network, bool force);
   // Named volumes mounted by any container (running or not), with one user's id each.
   std::map<std::string, std::string> VolumesInUse();
   // The id of a container using image `image_id`, if any.
@@ -145,6 +150,7 @@ class Containers {
   Result<std::string> EnsureRootfs(const std::shared_ptr<Container>& c, bool* mounted_here);
   Result<void> Persist(const Container& c);
   Result<bool> StartLocked(const std::shared_ptr<Container>& c);
+  Result<void> CheckNetworks(const privsep::ContainerSpec& spec);
   Result<void> PrepareRootfs(Container& c, const image::Image& img);
   void UnmountRootfs(const Container& c);
   void StartWaiter(const std::shared_ptr<Container>& c);
@@ -161,6 +167,7 @@ class Containers {
   void Emit(const Container& c, const std::string& action,
             std::map<std::string, std::string> extra = {});
   Json InspectJsonLocked(const Container& c);
+  Json NetworkSettingsLocked(const Container& c);
   Json SummaryJsonLocked(const Container& c);
   std::string ExecDir(const std::string& id) const;
   std::string DataDir(const std::string& id) const;
@@ -168,6 +175,7 @@ class Containers {
   Paths paths_;
   image::Store* store_;
   Events* events_;
+  Networks* networks_;
   Json default_spec_;
   std::string default_seccomp_;
   std::mutex mu_;

@@ -58,8 +58,8 @@ int64_t MemTotal() {
 
 }  // namespace
 
-Engine::Engine(EngineInfo info, image::Store* store, Containers* containers, Events* events)
-    : info_(std::move(info)), store_(store), containers_(containers), events_(events) {}
+Engine::Engine(EngineInfo info, image::Store* store, Containers* containers, Events* events, Networks* networks)
+    : info_(std::move(info)), store_(store), containers_(containers), events_(events), networks_(networks) {}
 
 Result<Json> Engine::Info() {
   auto counts = containers_->Count();
@@ -86,7 +86,7 @@ Result<Json> Engine::Info() {
               {"Images", images ? images->size() : 0},
               {"Driver", "overlay2"},
               {"DriverStatus", Json::array({{"Backing Filesystem", "extfs"}})},
-              {"Plugins", {{"Volume", {"local"}}, {"Network", {"host", "null"}}, {"Log", {"json-file"}}}},
+              {"Plugins", {{"Volume", {"local"}}, {"Network", {"bridge", "host", "null"}}, {"Log", {"json-file"}}}},
               {"MemoryLimit", true},
               {"SwapLimit", true},
               {"CpuCfsPeriod", true},
@@ -261,6 +261,49 @@ Result<Json> Engine::Volumes(privsep::Request& r) {
     }
     default:
       return Fail(ErrorKind::kInternal, "not a volume op");
+  }
+}
+
+Result<Json> Engine::NetworkOp(privsep::Request& r) {
+  const Json& a = r.args;
+  if (!networks_) return Fail(ErrorKind::kUnsupported, "networking is off in this daemon");
+  switch (r.op) {
+    case Op::kNetworkList: {
+      MOAT_ASSIGN_OR_RETURN(Json j, networks_->List(a.value("filters", Json::object())));
+      return Answer(200, j);
+    }
+    case Op::kNetworkCreate: {
+      MOAT_ASSIGN_OR_RETURN(Json j, networks_->Create(a.value("body", Json::object())));
+      return Answer(201, j);
+    }
+    case Op::kNetworkInspect: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      MOAT_ASSIGN_OR_RETURN(Json j, networks_->Inspect(id));
+      return Answer(200, j);
+    }
+    case Op::kNetworkRemove: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      MOAT_TRY(networks_->Remove(id));
+      return Answer(204);
+    }
+    case Op::kNetworkConnect: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      MOAT_ASSIGN_OR_RETURN(privsep::EndpointSpec ep,
+                            privsep::DecodeEndpointSpec(a.value("endpoint", Json::object()), "EndpointConfig"));
+      MOAT_TRY(containers_->Connect(ArgString(a, "container"), id, ep));
+      return Answer(200);
+    }
+    case Op::kNetworkDisconnect: {
+      MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
+      MOAT_TRY(containers_->Disconnect(ArgString(a, "container"), id, ArgBool(a, "force", false)));
+      return Answer(200);
+    }
+    case Op::kNetworkPrune: {
+      MOAT_ASSIGN_OR_RETURN(Json j, networks_->Prune(a.value("filters", Json::object())));
+      return Answer(200, j);
+    }
+    default:
+      return Fail(ErrorKind::kInternal, "not a network op");
   }
 }
 
@@ -475,6 +518,14 @@ Result<Json> Engine::Dispatch(privsep::Request& r, std::vector<UniqueFd>* out) {
     case Op::kVolumeRemove:
     case Op::kVolumePrune:
       return Volumes(r);
+    case Op::kNetworkList:
+    case Op::kNetworkCreate:
+    case Op::kNetworkInspect:
+    case Op::kNetworkRemove:
+    case Op::kNetworkConnect:
+    case Op::kNetworkDisconnect:
+    case Op::kNetworkPrune:
+      return NetworkOp(r);
     case Op::kContainerStats: {
       MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
       MOAT_ASSIGN_OR_RETURN(Json j, containers_->Stats(id));

@@ -11,6 +11,7 @@
 #include "base/unique_fd.h"
 #include "daemon/core/containers.h"
 #include "daemon/core/events.h"
+#include "daemon/core/networks.h"
 #include "daemon/privsep/wire.h"
 #include "image/store.h"
 
@@ -24,7 +25,8 @@ struct EngineInfo {
 
 class Engine {
  public:
-  Engine(EngineInfo info, image::Store* store, Containers* containers, Events* events);
+  Engine(EngineInfo info, image::Store* store, Containers* containers, Events* events,
+         Networks* networks = nullptr);
   // Handles one request; never fails as a whole (failures become error replies).
   privsep::Reply Handle(privsep::Request request);
   // Serves the channel `sock` (remains owned by the caller) until the front closes it.
@@ -36,11 +38,13 @@ class Engine {
   Result<Json> LoadImage(privsep::Request& r, std::vector<UniqueFd>* out_fds);
   Result<Json> SaveImage(privsep::Request& r, std::vector<UniqueFd>* out_fds);
   Result<Json> Volumes(privsep::Request& r);
+  Result<Json> NetworkOp(privsep::Request& r);
 
   EngineInfo info_;
   image::Store* store_;
   Containers* containers_;
   Events* events_;
+  Networks* networks_;
 };
 
 }  // namespace moat::daemon::core

@@ -250,6 +250,11 @@ Result<Json> BuildOciConfig(const Json& default_spec, const ConfigInputs& in) {
     linux["namespaces"] = ns;
     linux["sysctl"].erase("net.ipv4.ping_group_range");
   }
+  if (!in.netns_path.empty() && s.network_mode != "host") {
+    for (auto& n : linux["namespaces"]) {
+      if (n["type"] == "network") n["path"] = in.netns_path;
+    }
+  }
   for (const auto& [k, v] : s.sysctls) linux["sysctl"][k] = v;
   linux["cgroupsPath"] = in.cgroups_path;
 

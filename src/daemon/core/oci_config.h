@@ -28,6 +28,8 @@ struct ConfigInputs {
   // Named volumes resolved to host directories, in spec.mounts order ("" for non-volumes).
   std::vector<std::string> volume_dirs;
   std::string cgroups_path;
+  // The network namespace to join ("" = the runtime makes one, unless the mode is host).
+  std::string netns_path;
   // RLIMIT_NOFILE when the request sets none: the daemon's own hard limit, as dockerd's
   // containers inherit dockerd's (the runtime cannot raise it past that without
   // CAP_SYS_RESOURCE). 0: the default profile's.

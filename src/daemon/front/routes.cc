@@ -271,17 +271,60 @@ api::Router MakeRouter(CoreClient* core, FrontInfo info) {
     StreamFd(resp, reply->fds[0].get(), 200, "application/json");
   });
   add("POST", "/swarm/leave", kB, [](Request&, Responder& resp) { resp.Error(503, "This node is not part of a swarm"); });
-  add("GET", "/networks", kB, [](Request&, Responder& resp) {
-    Json nets = Json::array();
-    for (const char* n : {"none", "host"}) {
-      nets.push_back({{"Name", n}, {"Id", n}, {"Driver", n == std::string("none") ? "null" : "host"}, {"Scope", "local"},
-                      {"Internal", false}, {"Attachable", false}, {"Containers", Json::object()}, {"Options", Json::object()},
-                      {"Labels", Json::object()}, {"IPAM", {{"Driver", "default"}, {"Config", Json::array()}}}});
-    }
-    resp.Json(200, Dump(nets));
+  // Networks.
+  add("GET", "/networks", kB, [core](Request& req, Responder& resp) {
+    auto filters = QueryFilters(req);
+    if (!filters) return SendError(resp, filters.error());
+    Simple(core, req, resp, Op::kNetworkList, {{"filters", *filters}});
   });
-  add("GET", "/networks/{id}", kB, [](Request& req, Responder& resp) {
-    resp.Error(404, "network " + req.params["id"] + " not found");
+  add("GET", "/networks/{id}", kB, [core](Request& req, Responder& resp) {
+    Simple(core, req, resp, Op::kNetworkInspect, {{"id", req.params["id"]}});
+  });
+  add("POST", "/networks/create", kB, [core](Request& req, Responder& resp) {
+    auto body = BodyJson(req);
+    if (!body) return SendError(resp, body.error());
+    if (!body->is_object()) return resp.Error(400, "the request body must be a JSON object");
+    // Only the fields Moat knows travel to the core, which checks their types.
+    Json fwd = Json::object();
+    for (const char* k : {"Name", "Driver", "Internal", "Attachable", "EnableIPv6", "Options", "Labels", "IPAM"}) {
+      if (body->contains(k) && !(*body)[k].is_null()) fwd[k] = (*body)[k];
+    }
+    if (!fwd.contains("Name") || !fwd["Name"].is_string() || fwd["Name"].get<std::string>().empty()) {
+      return resp.Error(400, "Name: a network name is required");
+    }
+    Simple(core, req, resp, Op::kNetworkCreate, {{"body", fwd}});
+  });
+  add("DELETE", "/networks/{id}", kB, [core](Request& req, Responder& resp) {
+    Simple(core, req, resp, Op::kNetworkRemove, {{"id", req.params["id"]}});
+  });
+  add("POST", "/networks/prune", kB, [core](Request& req, Responder& resp) {
+    auto filters = QueryFilters(req);
+    if (!filters) return SendError(resp, filters.error());
+    Simple(core, req, resp, Op::kNetworkPrune, {{"filters", *filters}});
+  });
+  add("POST", "/networks/{id}/connect", kB, [core](Request& req, Responder& resp) {
+    auto body = BodyJson(req);
+    if (!body) return SendError(resp, body.error());
+    std::string container;
+    if (auto got = GetString(*body, "Container", &container, "Container"); !got) return SendError(resp, got.error());
+    if (container.empty()) return resp.Error(400, "Container: a container is required");
+    Json ep = Json::object();
+    if (body->contains("EndpointConfig") && !(*body)["EndpointConfig"].is_null()) {
+      auto decoded = privsep::DecodeEndpointSpec((*body)["EndpointConfig"], "EndpointConfig");
+      if (!decoded) return SendError(resp, decoded.error());
+      ep = privsep::EncodeEndpointSpec(*decoded);
+    }
+    Simple(core, req, resp, Op::kNetworkConnect, {{"id", req.params["id"]}, {"container", container}, {"endpoint", ep}});
+  });
+  add("POST", "/networks/{id}/disconnect", kB, [core](Request& req, Responder& resp) {
+    auto body = BodyJson(req);
+    if (!body) return SendError(resp, body.error());
+    std::string container;
+    bool force = false;
+    if (auto got = GetString(*body, "Container", &container, "Container"); !got) return SendError(resp, got.error());
+    if (auto got = GetBool(*body, "Force", &force, "Force"); !got) return SendError(resp, got.error());
+    if (container.empty()) return resp.Error(400, "Container: a container is required");
+    Simple(core, req, resp, Op::kNetworkDisconnect, {{"id", req.params["id"]}, {"container", container}, {"force", force}});
   });
   add("GET", "/plugins/{name*}/json", kB, [](Request& req, Responder& resp) {
     resp.Error(404, "plugin \"" + req.params["name"] + "\" not found");

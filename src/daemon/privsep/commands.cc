@@ -1,5 +1,8 @@
 #include "daemon/privsep/commands.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cctype>
 
 #include "base/strings.h"
@@ -106,7 +109,121 @@ Result<void> ParseSecurityOpt(const std::string& opt, ContainerSpec* spec) {
   return {};
 }
 
+Result<uint16_t> ParsePortNumber(const std::string& text, const std::string& field) {
+  if (text.empty() || text.size() > 5 || !std::all_of(text.begin(), text.end(), ::isdigit)) {
+    return Fail(ErrorKind::kInvalidArgument, "%s: invalid port '%s'", field.c_str(), text.c_str());
+  }
+  unsigned long v = std::stoul(text);
+  if (v == 0 || v > 65535) {
+    return Fail(ErrorKind::kInvalidArgument, "%s: port '%s' is out of range (1-65535)", field.c_str(), text.c_str());
+  }
+  return static_cast<uint16_t>(v);
+}
+
+bool IsIpLiteral(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
 }  // namespace
+
+Result<EndpointSpec> DecodeEndpointSpec(const Json& e, const std::string& field) {
+  EndpointSpec ep;
+  if (!e.is_object()) return Fail(ErrorKind::kInvalidArgument, "%s: expected an object", field.c_str());
+  MOAT_TRY(GetStringList(e, "Aliases", &ep.aliases, field + ".Aliases"));
+  MOAT_TRY(GetStringList(e, "Links", &ep.links, field + ".Links"));
+  MOAT_TRY(GetString(e, "MacAddress", &ep.mac, field + ".MacAddress"));
+  MOAT_ASSIGN_OR_RETURN(const Json* ipam, GetObject(e, "IPAMConfig", field + ".IPAMConfig"));
+  if (ipam) {
+    MOAT_TRY(GetString(*ipam, "IPv4Address", &ep.ipv4, field + ".IPAMConfig.IPv4Address"));
+    MOAT_TRY(GetString(*ipam, "IPv6Address", &ep.ipv6, field + ".IPAMConfig.IPv6Address"));
+  }
+  return ep;
+}
+
+Json EncodeEndpointSpec(const EndpointSpec& e) {
+  return {{"Aliases", e.aliases}, {"Links", e.links}, {"MacAddress", e.mac},
+          {"IPAMConfig", {{"IPv4Address", e.ipv4}, {"IPv6Address", e.ipv6}}}};
+}
+
+std::string PrimaryNetwork(const ContainerSpec& s) {
+  return s.network_mode == "default" ? "bridge" : s.network_mode;
+}
+
+Result<void> ValidateNetworkName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 255 && std::isalnum(static_cast<unsigned char>(name[0]));
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') ok = false;
+  }
+  if (!ok) {
+    return Fail(ErrorKind::kInvalidArgument, "invalid network name \"%s\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                name.c_str());
+  }
+  return {};
+}
+
+Result<std::pair<uint16_t, std::string>> ParsePortProto(const std::string& text) {
+  std::string port = text, proto = "tcp";
+  if (size_t slash = text.find('/'); slash != std::string::npos) {
+    port = text.substr(0, slash);
+    proto = text.substr(slash + 1);
+  }
+  if (proto != "tcp" && proto != "udp" && proto != "sctp") {
+    return Fail(ErrorKind::kInvalidArgument, "invalid protocol '%s' in port '%s'", proto.c_str(), text.c_str());
+  }
+  MOAT_ASSIGN_OR_RETURN(uint16_t p, ParsePortNumber(port, "port " + text));
+  return std::pair{p, proto};
+}
+
+Result<std::vector<PortBinding>> DecodePortBindings(const Json& pb) {
+  std::vector<PortBinding> out;
+  if (pb.is_null()) return out;
+  if (!pb.is_object()) return Fail(ErrorKind::kInvalidArgument, "HostConfig.PortBindings: expected an object");
+  for (auto it = pb.begin(); it != pb.end(); ++it) {
+    std::string field = "HostConfig.PortBindings[" + it.key() + "]";
+    MOAT_ASSIGN_OR_RETURN(auto pp, ParsePortProto(it.key()));
+    const Json& list = it.value();
+    if (list.is_null()) continue;
+    if (!list.is_array()) return Fail(ErrorKind::kInvalidArgument, "%s: expected an array", field.c_str());
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string f = field + "[" + std::to_string(i) + "]";
+      PortBinding b;
+      b.container_port = pp.first;
+      b.proto = pp.second;
+      std::string host_port;
+      MOAT_TRY(GetString(list[i], "HostIp", &b.host_ip, f + ".HostIp"));
+      MOAT_TRY(GetString(list[i], "HostPort", &host_port, f + ".HostPort"));
+      if (!b.host_ip.empty() && !IsIpLiteral(b.host_ip)) {
+        return Fail(ErrorKind::kInvalidArgument, "%s.HostIp: invalid IP address '%s'", f.c_str(), b.host_ip.c_str());
+      }
+      if (!host_port.empty()) {
+        if (size_t dash = host_port.find('-'); dash != std::string::npos) {
+          MOAT_ASSIGN_OR_RETURN(b.host_port, ParsePortNumber(host_port.substr(0, dash), f + ".HostPort"));
+          MOAT_ASSIGN_OR_RETURN(b.host_port_end, ParsePortNumber(host_port.substr(dash + 1), f + ".HostPort"));
+          if (b.host_port_end < b.host_port) {
+            return Fail(ErrorKind::kInvalidArgument, "%s.HostPort: invalid range '%s'", f.c_str(), host_port.c_str());
+          }
+        } else {
+          MOAT_ASSIGN_OR_RETURN(b.host_port, ParsePortNumber(host_port, f + ".HostPort"));
+        }
+      }
+      out.push_back(b);
+    }
+  }
+  return out;
+}
+
+Json EncodePortBindings(const std::vector<PortBinding>& ports) {
+  Json pb = Json::object();
+  for (const auto& b : ports) {
+    std::string key = std::to_string(b.container_port) + "/" + b.proto;
+    std::string hp = b.host_port ? std::to_string(b.host_port) : "";
+    if (b.host_port_end) hp += "-" + std::to_string(b.host_port_end);
+    if (!pb.contains(key)) pb[key] = Json::array();
+    pb[key].push_back({{"HostIp", b.host_ip}, {"HostPort", hp}});
+  }
+  return pb;
+}
 
 Result<std::string> NormaliseContainerName(const std::string& in) {
   std::string name = in;
@@ -296,7 +413,30 @@ Result<ContainerSpec> DecodeContainerSpec(const Json& body, const std::string& n
   MOAT_TRY(GetInt(hc, "ShmSize", &s.shm_size, "HostConfig.ShmSize"));
   MOAT_TRY(GetStringList(hc, "GroupAdd", &s.group_add, "HostConfig.GroupAdd"));
   MOAT_ASSIGN_OR_RETURN(const Json* pb, GetObject(hc, "PortBindings", "HostConfig.PortBindings"));
-  if (pb) s.port_bindings = *pb;
+  if (pb) {
+    MOAT_ASSIGN_OR_RETURN(s.ports, DecodePortBindings(*pb));
+  }
+  MOAT_TRY(GetBool(hc, "PublishAllPorts", &s.publish_all, "HostConfig.PublishAllPorts"));
+  MOAT_TRY(GetStringList(hc, "Dns", &s.dns, "HostConfig.Dns"));
+  MOAT_TRY(GetStringList(hc, "DnsSearch", &s.dns_search, "HostConfig.DnsSearch"));
+  MOAT_TRY(GetStringList(hc, "DnsOptions", &s.dns_options, "HostConfig.DnsOptions"));
+  MOAT_TRY(GetStringList(hc, "ExtraHosts", &s.extra_hosts, "HostConfig.ExtraHosts"));
+  MOAT_TRY(GetStringList(hc, "Links", &s.links, "HostConfig.Links"));
+  MOAT_TRY(GetString(c, "MacAddress", &s.mac_address, "MacAddress"));
+  MOAT_ASSIGN_OR_RETURN(const Json* nc, GetObject(c, "NetworkingConfig", "NetworkingConfig"));
+  if (nc) {
+    MOAT_ASSIGN_OR_RETURN(const Json* eps, GetObject(*nc, "EndpointsConfig", "NetworkingConfig.EndpointsConfig"));
+    if (eps) {
+      for (auto it = eps->begin(); it != eps->end(); ++it) {
+        if (it.value().is_null()) {
+          s.endpoints[it.key()] = EndpointSpec{};
+          continue;
+        }
+        MOAT_ASSIGN_OR_RETURN(s.endpoints[it.key()],
+                              DecodeEndpointSpec(it.value(), "NetworkingConfig.EndpointsConfig[" + it.key() + "]"));
+      }
+    }
+  }
   MOAT_TRY(ValidateContainerSpec(s));
   return s;
 }
@@ -355,8 +495,18 @@ Json EncodeContainerSpec(const ContainerSpec& s) {
       {"OomScoreAdj", s.oom_score_adj ? Json(*s.oom_score_adj) : Json(nullptr)},
       {"ShmSize", s.shm_size},
       {"GroupAdd", s.group_add},
-      {"PortBindings", s.port_bindings},
+      {"PortBindings", EncodePortBindings(s.ports)},
+      {"PublishAllPorts", s.publish_all},
+      {"Dns", s.dns},
+      {"DnsSearch", s.dns_search},
+      {"DnsOptions", s.dns_options},
+      {"ExtraHosts", s.extra_hosts},
+      {"Links", s.links},
   };
+  Json eps = Json::object();
+  for (const auto& [net, e] : s.endpoints) {
+    eps[net] = EncodeEndpointSpec(e);
+  }
   Json body = {
       {"Image", s.image},
       {"Hostname", s.hostname},
@@ -376,7 +526,9 @@ Json EncodeContainerSpec(const ContainerSpec& s) {
       {"StopSignal", s.stop_signal},
       {"StopTimeout", s.stop_timeout ? Json(*s.stop_timeout) : Json(nullptr)},
       {"ExposedPorts", exposed},
+      {"MacAddress", s.mac_address},
       {"HostConfig", hc},
+      {"NetworkingConfig", {{"EndpointsConfig", eps}}},
   };
   return body;
 }
@@ -410,9 +562,41 @@ Result<void> ValidateContainerSpec(const ContainerSpec& s) {
     return Fail(ErrorKind::kInvalidArgument, "can't create 'AutoRemove' container with restart policy");
   }
   const std::string& nm = s.network_mode;
-  if (nm != "default" && nm != "bridge" && nm != "none" && nm != "host") {
-    return Fail(ErrorKind::kUnsupported, "HostConfig.NetworkMode: network mode \"%s\" is not supported yet",
+  if (nm.rfind("container:", 0) == 0) {
+    // A container's name, id or id prefix.
+    std::string ref = nm.substr(10);
+    if (!ref.empty() && ref[0] == '/') ref.erase(0, 1);
+    MOAT_TRY(ValidateNetworkName(ref).Context("HostConfig.NetworkMode: container"));
+  } else if (nm != "default") {
+    MOAT_TRY(ValidateNetworkName(nm).Context("HostConfig.NetworkMode"));
+  }
+  bool own_stack = nm != "host" && nm != "none" && nm.rfind("container:", 0) != 0;
+  if (!own_stack && (!s.ports.empty() || s.publish_all)) {
+    return Fail(ErrorKind::kInvalidArgument, "conflicting options: port publishing and the %s network mode",
                 nm.c_str());
+  }
+  if (nm.rfind("container:", 0) == 0 && (!s.dns.empty() || !s.extra_hosts.empty() || !s.mac_address.empty())) {
+    return Fail(ErrorKind::kInvalidArgument,
+                "conflicting options: dns, add-host or mac-address and the network mode (container:)");
+  }
+  for (const auto& h : s.extra_hosts) {
+    size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0 ||
+        (!IsIpLiteral(h.substr(colon + 1)) && h.substr(colon + 1) != "host-gateway")) {
+      return Fail(ErrorKind::kInvalidArgument, "invalid IP address in add-host: \"%s\"", h.c_str());
+    }
+  }
+  for (const auto& d : s.dns) {
+    if (!IsIpLiteral(d)) return Fail(ErrorKind::kInvalidArgument, "%s is not an ip address", d.c_str());
+  }
+  for (const auto& [net, e] : s.endpoints) {
+    MOAT_TRY(ValidateNetworkName(net).Context("NetworkingConfig.EndpointsConfig"));
+    if (!e.ipv4.empty() && !IsIpLiteral(e.ipv4)) {
+      return Fail(ErrorKind::kInvalidArgument, "invalid IPv4 address: %s", e.ipv4.c_str());
+    }
+    if (!e.ipv6.empty() && !IsIpLiteral(e.ipv6)) {
+      return Fail(ErrorKind::kInvalidArgument, "invalid IPv6 address: %s", e.ipv6.c_str());
+    }
   }
   for (const auto* list : {&s.cap_add, &s.cap_drop}) {
     for (const auto& c : *list) {

@@ -45,6 +45,25 @@ struct ThrottleDevice {
   uint64_t rate = 0;
 };
 
+// One entry of HostConfig.PortBindings: container port/proto published on the host.
+struct PortBinding {
+  uint16_t container_port = 0;
+  std::string proto = "tcp";   // tcp | udp | sctp
+  std::string host_ip;         // "" = every address (0.0.0.0 and ::)
+  uint16_t host_port = 0;      // 0 = an ephemeral port chosen at start
+  uint16_t host_port_end = 0;  // a range "8000-8010": the first free one; 0 = no range
+  auto operator<=>(const PortBinding&) const = default;
+};
+
+// NetworkingConfig.EndpointsConfig[network]: how the container joins that network.
+struct EndpointSpec {
+  std::vector<std::string> aliases;
+  std::string ipv4, ipv6;          // IPAMConfig.IPv4Address / IPv6Address ("" = allocate)
+  std::vector<std::string> links;  // "name:alias"
+  std::string mac;
+  bool operator==(const EndpointSpec&) const = default;
+};
+
 struct ContainerSpec {
   std::string name;  // "" = generated
   // Config
@@ -62,7 +81,8 @@ struct ContainerSpec {
   bool auto_remove = false;
   std::string restart_policy = "no";  // no | always | unless-stopped | on-failure
   int64_t restart_max_retries = 0;
-  std::string network_mode = "default";  // default | bridge | none | host
+  // default | bridge | none | host | container:<name|id> | <network name|id>
+  std::string network_mode = "default";
   std::vector<std::string> cap_add, cap_drop;
   bool privileged = false;
   bool read_only_rootfs = false;
@@ -84,8 +104,27 @@ struct ContainerSpec {
   std::optional<int64_t> oom_score_adj;
   int64_t shm_size = 0;
   std::vector<std::string> group_add;
-  Json port_bindings = Json::object();  // kept for inspect; networking is another issue
+  std::vector<PortBinding> ports;   // HostConfig.PortBindings
+  bool publish_all = false;         // -P: every exposed port on an ephemeral host port
+  std::vector<std::string> dns, dns_search, dns_options;
+  std::vector<std::string> extra_hosts;  // "host:ip" (--add-host)
+  std::vector<std::string> links;        // HostConfig.Links "name:alias" (default bridge)
+  std::string mac_address;
+  std::map<std::string, EndpointSpec> endpoints;  // NetworkingConfig.EndpointsConfig
 };
+
+// The network a container's NetworkMode names: "bridge" for default/bridge, else the mode.
+std::string PrimaryNetwork(const ContainerSpec& spec);
+// Docker's PortBindings object <-> typed bindings; kInvalidArgument naming the bad entry.
+Result<std::vector<PortBinding>> DecodePortBindings(const Json& pb);
+Json EncodePortBindings(const std::vector<PortBinding>& ports);
+// "80/tcp" -> (80, "tcp"); kInvalidArgument.
+Result<std::pair<uint16_t, std::string>> ParsePortProto(const std::string& text);
+// One EndpointsConfig entry (also the body of POST /networks/{id}/connect's EndpointConfig).
+Result<EndpointSpec> DecodeEndpointSpec(const Json& e, const std::string& field);
+Json EncodeEndpointSpec(const EndpointSpec& e);
+// A network name as Docker allows (the same rule as container names, single characters too).
+Result<void> ValidateNetworkName(const std::string& name);
 
 // Docker's create body (Config fields at the top level, HostConfig, NetworkingConfig) ->
 // ContainerSpec. `name` comes from the query (?name=). kInvalidArgument naming the field.

@@ -70,7 +70,18 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{R"({"Image":"b","HostConfig":{"CapAdd":["CAP_NOPE"]}})", "unknown capability"},
                       BadCase{R"({"Image":"b","HostConfig":{"Sysctls":{"kernel.panic":"1"}}})", "not namespaced"},
                       BadCase{R"({"Image":"b","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}})", "unknown policy"},
-                      BadCase{R"({"Image":"b","HostConfig":{"NetworkMode":"container:x"}})", "not supported"},
+                      BadCase{R"({"Image":"b","HostConfig":{"NetworkMode":"container:"}})", "HostConfig.NetworkMode: container"},
+                      BadCase{R"({"Image":"b","HostConfig":{"NetworkMode":"a b"}})", "invalid network name"},
+                      BadCase{R"({"Image":"b","HostConfig":{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}})",
+                              "conflicting options: port publishing"},
+                      BadCase{R"({"Image":"b","HostConfig":{"PortBindings":{"80/xyz":[{"HostPort":"8080"}]}}})",
+                              "invalid protocol"},
+                      BadCase{R"({"Image":"b","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"70000"}]}}})",
+                              "out of range"},
+                      BadCase{R"({"Image":"b","HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"1.2.3","HostPort":"80"}]}}})",
+                              "invalid IP address"},
+                      BadCase{R"({"Image":"b","HostConfig":{"ExtraHosts":["nohost"]}})", "add-host"},
+                      BadCase{R"({"Image":"b","HostConfig":{"Dns":["x.y"]}})", "is not an ip address"},
                       BadCase{R"({"Image":"b","HostConfig":{"Ulimits":[{"Name":"nofile","Soft":5,"Hard":1}]}})", "soft limit"},
                       BadCase{R"({"Image":"b","HostConfig":{"SecurityOpt":["bogus"]}})", "invalid --security-opt"},
                       BadCase{R"({"Image":"b","WorkingDir":"rel"})", "absolute path"}));
@@ -88,6 +99,44 @@ TEST(ExecSpecTest, NeedsACommand) {
   auto e = DecodeExecSpec(Body(R"({"Cmd":["ls"],"Tty":true,"AttachStdin":true,"User":"1"})"));
   ASSERT_TRUE(e);
   EXPECT_TRUE(e->tty);
+}
+
+
+TEST(ContainerSpecTest, NetworkFieldsRoundTrip) {
+  auto body = ParseJson(R"({"Image":"busybox","MacAddress":"02:42:ac:11:00:09",
+      "HostConfig":{"NetworkMode":"web_net","PublishAllPorts":true,
+        "PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"},{"HostIp":"","HostPort":""}],
+                        "53/udp":[{"HostPort":"5300-5310"}]},
+        "Dns":["10.0.0.2"],"DnsSearch":["example.test"],"DnsOptions":["ndots:2"],
+        "ExtraHosts":["db:10.1.2.3","gw:host-gateway"],"Links":["/a:/me/b"]},
+      "NetworkingConfig":{"EndpointsConfig":{"web_net":{"Aliases":["api"],
+        "IPAMConfig":{"IPv4Address":"172.30.0.9"}}}}})");
+  ASSERT_TRUE(body.has_value());
+  auto s = DecodeContainerSpec(*body, "c1");
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_EQ(s->network_mode, "web_net");
+  EXPECT_EQ(PrimaryNetwork(*s), "web_net");
+  ASSERT_EQ(s->ports.size(), 3u);
+  EXPECT_TRUE(s->publish_all);
+  EXPECT_EQ(s->dns, std::vector<std::string>{"10.0.0.2"});
+  EXPECT_EQ(s->extra_hosts.size(), 2u);
+  ASSERT_EQ(s->endpoints.count("web_net"), 1u);
+  EXPECT_EQ(s->endpoints["web_net"].aliases, std::vector<std::string>{"api"});
+  EXPECT_EQ(s->endpoints["web_net"].ipv4, "172.30.0.9");
+  bool range = false;
+  for (const auto& p : s->ports) {
+    if (p.proto == "udp") {
+      range = true;
+      EXPECT_EQ(p.host_port, 5300);
+      EXPECT_EQ(p.host_port_end, 5310);
+    }
+  }
+  EXPECT_TRUE(range);
+  auto again = DecodeContainerSpec(EncodeContainerSpec(*s), "c1");
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  EXPECT_EQ(again->ports, s->ports);
+  EXPECT_EQ(again->endpoints, s->endpoints);
+  EXPECT_EQ(Dump(EncodeContainerSpec(*again)), Dump(EncodeContainerSpec(*s)));
 }
 
 }  // namespace

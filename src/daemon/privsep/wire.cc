@@ -10,7 +10,7 @@
 namespace moat::daemon::privsep {
 namespace {
 
-constexpr std::array<std::pair<Op, const char*>, 46> kOps = {{
+constexpr std::array<std::pair<Op, const char*>, 53> kOps = {{
     {Op::kSystemInfo, "system.info"},         {Op::kSystemDf, "system.df"},
     {Op::kEvents, "system.events"},           {Op::kImageList, "image.list"},
     {Op::kImageInspect, "image.inspect"},     {Op::kImageHistory, "image.history"},
@@ -37,6 +37,10 @@ constexpr std::array<std::pair<Op, const char*>, 46> kOps = {{
     {Op::kExecResize, "exec.resize"},         {Op::kVolumeList, "volume.list"},
     {Op::kVolumeCreate, "volume.create"},     {Op::kVolumeInspect, "volume.inspect"},
     {Op::kVolumeRemove, "volume.remove"},     {Op::kVolumePrune, "volume.prune"},
+    {Op::kNetworkList, "network.list"},       {Op::kNetworkCreate, "network.create"},
+    {Op::kNetworkInspect, "network.inspect"}, {Op::kNetworkRemove, "network.remove"},
+    {Op::kNetworkConnect, "network.connect"}, {Op::kNetworkDisconnect, "network.disconnect"},
+    {Op::kNetworkPrune, "network.prune"},
 }};
 
 constexpr std::array<std::pair<ErrorKind, const char*>, 8> kKinds = {{

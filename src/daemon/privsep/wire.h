@@ -76,6 +76,13 @@ enum class Op {
   kVolumeInspect,
   kVolumeRemove,
   kVolumePrune,
+  kNetworkList,
+  kNetworkCreate,
+  kNetworkInspect,
+  kNetworkRemove,
+  kNetworkConnect,
+  kNetworkDisconnect,
+  kNetworkPrune,
 };
 
 const char* OpName(Op op);

@@ -1,0 +1,117 @@
+#include "net/dns/client.h"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "base/sys/inet.h"
+#include "base/sys/process.h"
+#include "base/sys/socket.h"
+#include "base/sys/socket_io.h"
+#include "base/sys/spawn.h"
+#include "net/dns/control.h"
+#include "net/dns/protocol.h"
+#include "net/dns/server.h"
+#include "net/dns/sockaddr.h"
+
+namespace moat::net::dns {
+namespace {
+
+constexpr int kReapTimeoutMs = 2000;
+
+// Binds before the address exists on the bridge: IP_FREEBIND (IPv4) / IPV6_FREEBIND
+// (Linux 4.15). Best effort: without it the bind needs the address configured.
+void FreeBind(int fd, int family) {
+  if (family == AF_INET)
+    (void)sys::setsockopt_int(fd, IPPROTO_IP, IP_FREEBIND, 1);
+  else
+    (void)sys::setsockopt_int(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1);
+}
+
+Result<UniqueFd> BoundSocket(const IpAddr& addr, int type) {
+  int family = addr.IsV4() ? AF_INET : AF_INET6;
+  MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::socket(family, type, 0));
+  FreeBind(fd.get(), family);
+  if (family == AF_INET6) MOAT_TRY(sys::setsockopt_int(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1));
+  if (type == SOCK_STREAM) MOAT_TRY(sys::setsockopt_int(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1));
+  sockaddr_storage ss{};
+  socklen_t len = ToSockaddr(addr, 53, &ss);
+  MOAT_TRY(sys::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len)
+               .Context("%s %s:53", type == SOCK_STREAM ? "tcp" : "udp", addr.ToString().c_str()));
+  return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Resolver>> Resolver::Start(const std::string& program,
+                                                  const std::string& empty_root) {
+  MOAT_ASSIGN_OR_RETURN(auto pair, sys::socketpair(SOCK_SEQPACKET));
+  auto& [ours, theirs] = pair;
+  // Records of a large network exceed the default 208 KiB socket buffer; a seqpacket message
+  // must fit in it whole. Root may force past wmem_max.
+  if (!sys::setsockopt_int(ours.get(), SOL_SOCKET, SO_SNDBUFFORCE, kMaxControlMessage))
+    (void)sys::setsockopt_int(ours.get(), SOL_SOCKET, SO_SNDBUF, kMaxControlMessage);
+  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::Spawn(program, {program, "--root", empty_root},
+                                              {{theirs.get(), kControlFd}}));
+  theirs.reset();
+  auto pidfd = sys::pidfd_open(pid);
+  if (!pidfd) {
+    (void)sys::kill(pid, SIGKILL);
+    (void)sys::waitpid(pid);
+    return Fail(std::move(pidfd).error());
+  }
+  return std::unique_ptr<Resolver>(new Resolver(pid, std::move(*pidfd), std::move(ours)));
+}
+
+Resolver::~Resolver() {
+  channel_.reset();
+  pollfd p{pidfd_.get(), POLLIN, 0};
+  auto ready = sys::poll(&p, 1, kReapTimeoutMs);
+  if (!ready || *ready == 0) (void)sys::pidfd_send_signal(pidfd_.get(), SIGKILL);
+  (void)sys::waitpid(pid_);
+}
+
+Result<void> Resolver::Send(const std::string& text, const std::vector<int>& fds) {
+  std::lock_guard lock(mu_);
+  return sys::SendWithFds(channel_.get(), text, fds).Context("moat-dns control");
+}
+
+Result<void> Resolver::Listen(const std::string& network, const IpPrefix& subnet,
+                              const IpAddr& gateway) {
+  if (network.empty()) return Fail(ErrorKind::kInvalidArgument, "dns listen: empty network id");
+  if (gateway.family != subnet.addr.family)
+    return Fail(ErrorKind::kInvalidArgument, "dns listen %s: gateway %s outside %s",
+                network.c_str(), gateway.ToString().c_str(), subnet.ToString().c_str());
+  MOAT_ASSIGN_OR_RETURN(UniqueFd udp, BoundSocket(gateway, SOCK_DGRAM));
+  MOAT_ASSIGN_OR_RETURN(UniqueFd tcp, BoundSocket(gateway, SOCK_STREAM));
+  MOAT_TRY(sys::listen(tcp.get(), 64));
+  return Send(EncodeControl(ListenMessage{network, subnet}), {udp.get(), tcp.get()});
+}
+
+Result<void> Resolver::Unlisten(const std::string& network) {
+  return Send(EncodeControl(UnlistenMessage{network}), {});
+}
+
+Result<void> Resolver::SetRecords(const std::string& network,
+                                  const std::map<std::string, std::vector<IpAddr>>& records) {
+  return Send(EncodeControl(RecordsMessage{network, records}), {});
+}
+
+Result<void> Resolver::SetUpstream(const std::vector<IpAddr>& servers) {
+  bool v4 = false, v6 = false;
+  for (const IpAddr& s : servers) (s.IsV4() ? v4 : v6) = true;
+  std::vector<UniqueFd> sockets;
+  if (v4) {
+    MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::socket(AF_INET, SOCK_DGRAM, 0));
+    sockets.push_back(std::move(fd));
+  }
+  if (v6) {
+    MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::socket(AF_INET6, SOCK_DGRAM, 0));
+    sockets.push_back(std::move(fd));
+  }
+  std::vector<int> fds;
+  for (const UniqueFd& fd : sockets) fds.push_back(fd.get());
+  return Send(EncodeControl(UpstreamMessage{servers}), fds);
+}
+
+}  // namespace moat::net::dns

@@ -12,7 +12,7 @@ Measured (medians of N; the daemons alternate, A B B A ..., so drift hits both):
                `docker ps -q`, the floor under every figure taken through the docker CLI
   create/start `docker create`, `docker start`, their sum, and the time from the create until
                the container's program runs (it writes to a FIFO bind-mounted from the host)
-  exec         `docker exec C true` into a running container
+  exec         `docker exec C true` into a running container; `moat exec` vs moatd
   50 starts    50 `docker run -d busybox sleep 600` in parallel until all returned (fewer reps)
   memory       RSS and PSS of the engine's own processes, idle (after start and image load) and
                with the 50 running: per container = (with 50 - idle) / 50. moatd: core + front
@@ -251,7 +251,7 @@ def bench_create_start(moat, dock, n, tmp, res):
             one(e, True)
 
 
-def bench_exec(moat, dock, n, res):
+def bench_exec(moat, dock, moat_cli, n, res):
     cids = {}
     for e in (moat, dock):
         cids[e.name] = e.docker("run", "-d", "--network", "none", "busybox", "sleep", "600").strip()
@@ -263,6 +263,9 @@ def bench_exec(moat, dock, n, res):
             for e in alternate(i, [moat, dock]):
                 dt, _ = timed([DOCKER, "exec", cids[e.name], "true"], e.env)
                 res[e.name].setdefault("exec", []).append(dt)
+            # Through each engine's own CLI, as the run figures: moat exec against moatd.
+            dt, _ = timed([moat_cli, "exec", cids[moat.name], "true"], moat.env)
+            res[moat.name].setdefault("exec-moat-cli", []).append(dt)
     finally:
         for e in (moat, dock):
             e.docker("rm", "-f", cids[e.name])
@@ -414,6 +417,7 @@ def report(res, info, idle, args, started, load):
         ("create + start (ms)", ms(med(m["create+start"])), ms(med(d["create+start"])), None, None),
         ("create until running (ms)", ms(med(m["until running"])), ms(med(d["until running"])), None, None),
         ("docker exec C true (ms)", ms(med(m["exec"])), ms(med(d["exec"])), 0.2, None),
+        ("moat exec vs docker exec (ms)", ms(med(m["exec-moat-cli"])), ms(med(d["exec"])), 0.2, None),
         (f"{c} parallel run -d (ms)", ms(med(m[f"{c} starts"])), ms(med(d[f"{c} starts"])), None, None),
         (f"rm -f of {c} (ms)", ms(med(m[f"{c} removes"])), ms(med(d[f"{c} removes"])), None, None),
         ("idle engine RSS (MiB)", idle["moatd"][0] / 1024, idle["dockerd"][0] / 1024, None, 15),
@@ -529,7 +533,7 @@ def main():
               f"processes)", file=sys.stderr, flush=True)
         for step, fn in (("run", lambda: bench_run(moat, dock, moat_cli, args.n, res)),
                          ("create/start", lambda: bench_create_start(moat, dock, args.n, tmp, res)),
-                         ("exec", lambda: bench_exec(moat, dock, args.n, res)),
+                         ("exec", lambda: bench_exec(moat, dock, moat_cli, args.n, res)),
                          (f"{args.concurrent} parallel starts",
                           lambda: bench_concurrent(moat, dock, args.reps, args.concurrent, idle,
                                                    keep, res, info))):

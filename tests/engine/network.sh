@@ -255,9 +255,15 @@ PY
 }
 
 # cgroup_pids: the processes in this run's cgroups (the daemon's and its containers').
+# runc (under dockerd) puts a container's cgroup of the hybrid setup's unified hierarchy at
+# --cgroup-parent next to this run's cgroup, not under it: CG_BASES_EXTRA, for dockerd.
+CG_BASES_EXTRA=()
+if [ "$DAEMON" = dockerd ]; then
+  for d in "${CG_BASES[@]}"; do CG_BASES_EXTRA+=("$(dirname "$d")/$CG_PARENT"); done
+fi
 cgroup_pids() {
   local d
-  for d in "${CG_BASES[@]}"; do
+  for d in "${CG_BASES[@]}" "${CG_BASES_EXTRA[@]}"; do
     [ -d "$d" ] && find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null
   done | sort -u | tr '\n' ' '
 }
@@ -317,10 +323,15 @@ cleanup() {
   cgs=$(for d in "${CG_BASES[@]}"; do
     [ -d "$d" ] && find "$d" -mindepth 2 -maxdepth 2 -type d 2>/dev/null
   done)
-  for d in "${CG_BASES[@]}"; do
+  for d in "${CG_BASES_EXTRA[@]}"; do
+    [ -d "$d" ] && cgs+=" $(find "$d" -mindepth 1 -maxdepth 1 -type d 2>/dev/null)"
+  done
+  for d in "${CG_BASES[@]}" "${CG_BASES_EXTRA[@]}"; do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
     [ -d "$d" ] && cgs+=" (not removable: $d)"
   done
+  cgs=${cgs//[[:space:]]/ }
+  [ -z "${cgs// /}" ] && cgs=""
   if [ -z "$procs" ] && [ -z "$mounts" ] && [ -z "$cgs" ]; then
     pass "cleanup: no daemon, shim, monitor or container process, namespace holder, mount or cgroup left"
   else
@@ -811,7 +822,13 @@ DETAIL="started $started of $more; $(grep -v '^[0-9a-f]\{64\}$' "$T/many.out" | 
 rm_many $((MANY + 1)) $((MANY + more))
 out=$(dk network rm "$NM" 2>&1)
 rc=$?
-DETAIL=$out check "docker network rm $NM after all that" test "$rc" = 0
+# dockerd 20.10 here, at a load average near 20: twice in two runs with 200 (not with 20) a
+# stale endpoint kept the network ("has active endpoints") with no container left: the
+# endpoint leak of moby/libnetwork under concurrent removals.
+DETAIL="$out; endpoints: $(dk network inspect -f '{{json .Containers}}' "$NM" 2>&1 | head -c 600)" \
+  check_moat_only "dockerd 20.10 leaks an endpoint under concurrent removals" \
+  "docker network rm $NM after all that (no endpoint left)" test "$rc" = 0
+[ "$rc" = 0 ] || dk network rm "$NM" >/dev/null 2>&1
 
 # --- docker-compose ---------------------------------------------------------------------------
 mkdir -p "$T/compose"
@@ -846,11 +863,57 @@ DETAIL="exit $rc: $out; containers: $left; networks: $nets" \
   check "docker-compose down: its containers and its network are gone" \
   bash -c '[ "$1" = 0 ] && [ -z "$2" ] && [ -z "$3" ]' _ "$rc" "$left" "$nets"
 
+# --- kill -9 of moatd with containers running, then a restart --------------------------------
+# moatd only: dockerd keeps containers across a restart only with live-restore, which this test
+# does not configure. Containers stay up under their monitors; after the restart their network
+# still works (names, published port) and new containers get addresses that do not collide.
+if [ "$DAEMON" = moatd ]; then
+  NK=$P-kr
+  HPK=$((HP1 + 7))
+  dk network create "$NK" >/dev/null 2>&1
+  run_web "$P-krweb" --network "$NK" -p "$HPK:80" >/dev/null 2>&1
+  run_idle "$P-krcli" --network "$NK" >/dev/null 2>&1
+  retry 20 out_has "hello-$P-krweb" fetch_in "$P-krcli" "http://$P-krweb/"
+  DETAIL=$OUT check "before kill -9: $P-krcli reaches $P-krweb by name" test "$OUT" = "hello-$P-krweb"
+  before_ips="$(ip_of "$P-krweb" "$NK") $(ip_of "$P-krcli" "$NK")"
+  kill -KILL "$DPID" 2>/dev/null
+  wait "$DPID" 2>/dev/null
+  NET_TEST_CGROUP_PROCS=$CG_PROCS nsenter -t "$HOLD" -n -m -- python3 -c "$DEATHSIG" SIGTERM "$MOATD" -H "unix://$SOCK" --data-root "$T/data" --exec-root "$T/exec" \
+    --config-file "$T/daemon.json" </dev/null >>"$T/daemon.log" 2>&1 &
+  DPID=$!
+  for _ in $(seq 600); do
+    ping_daemon && break
+    kill -0 "$DPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  DETAIL=$(tail -20 "$T/daemon.log") check "moatd killed with -9 and started again (pid $DPID)" ping_daemon
+  out=$(dk inspect -f '{{.State.Status}}' "$P-krweb" "$P-krcli" 2>&1 | tr '\n' ' ')
+  DETAIL=$out check "after the restart: both containers still running" test "$out" = "running running "
+  retry 20 out_has "hello-$P-krweb" fetch_in "$P-krcli" "http://$P-krweb/"
+  DETAIL=$OUT check "after the restart: $P-krcli still reaches $P-krweb by name (the resolver is back)" \
+    test "$OUT" = "hello-$P-krweb"
+  retry 10 out_has "hello-$P-krweb" inC curl -s --max-time 2 "http://$DADDR:$HPK/"
+  DETAIL=$OUT check "after the restart: the published port $HPK still serves the client host" \
+    test "$OUT" = "hello-$P-krweb"
+  out=$(dk run -d --name "$P-krweb2" --network "$NK" -p "$HPK:80" busybox true 2>&1)
+  DETAIL=$out check "after the restart: the port $HPK is still held (a second -p of it is refused)" \
+    grep -qi "$HPK" <<<"$out"
+  dk rm -f "$P-krweb2" >/dev/null 2>&1
+  run_idle "$P-krnew" --network "$NK" >/dev/null 2>&1
+  new_ip=$(ip_of "$P-krnew" "$NK")
+  DETAIL="new $new_ip, before: $before_ips" check "after the restart: a new container's address collides with none" \
+    bash -c '[ -n "$1" ] && ! grep -qw -- "$1" <<<"$2"' _ "$new_ip" "$before_ips"
+  retry 20 out_has "hello-$P-krweb" fetch_in "$P-krnew" "http://$P-krweb/"
+  DETAIL=$OUT check "after the restart: the new container reaches $P-krweb by name" test "$OUT" = "hello-$P-krweb"
+  dk rm -f "$P-krweb" "$P-krcli" "$P-krnew" >/dev/null 2>&1
+  dk network rm "$NK" >/dev/null 2>&1
+fi
+
 # --- all removed: the daemon host is as it was -----------------------------------------------
 ids=$(dk ps -aq 2>&1)
 [ -n "$ids" ] && dk rm -f $ids >/dev/null 2>&1
 for n in "$N1" "$N2" "$NQ" "$NS"; do dk network rm "$n" >/dev/null 2>&1; done
-left=$(dk network ls --format '{{.Name}}' 2>&1 | sort | tr '\n' ' ')
+left=$(dk network ls --format '{{.Name}}' 2>&1 | grep -vx -- "$NM" | sort | tr '\n' ' ')  # $NM: above
 veths=$(count_veths)
 DETAIL="networks: $left; veths $veths (the test's own: 1)" \
   check "everything removed: only bridge, host and none; no veth but the test's own" \

@@ -353,6 +353,19 @@ Result<Json> Containers::Create(const ContainerSpec& spec_in) {
   MOAT_ASSIGN_OR_RETURN(image::Image img, store_->Resolve(spec.image));
   MOAT_ASSIGN_OR_RETURN(std::vector<std::string> args, ProcessArgs(spec, img.config));
   MOAT_TRY(CheckNetworks(spec));
+  if (networks_ && Networks::OwnStack(spec.network_mode) && spec.network_mode != "none") {
+    // Network names resolved once (an id or a prefix becomes the name); the primary network is
+    // one of the endpoints, so that it can be disconnected and connected like the others.
+    MOAT_ASSIGN_OR_RETURN(std::string primary, networks_->ResolveName(privsep::PrimaryNetwork(spec)));
+    std::map<std::string, privsep::EndpointSpec> eps;
+    for (const auto& [name, ep] : spec.endpoints) {
+      MOAT_ASSIGN_OR_RETURN(std::string resolved, networks_->ResolveName(name));
+      eps[resolved] = ep;
+    }
+    if (!eps.count(primary)) eps[primary] = privsep::EndpointSpec{};
+    spec.endpoints = std::move(eps);
+    if (spec.network_mode != "default") spec.network_mode = primary;
+  }
   auto c = std::make_shared<Container>();
   c->id = RandomId();
   c->image_id = img.id;
@@ -1037,12 +1050,17 @@ Result<void> Containers::Connect(const std::string& ref, const std::string& netw
     running = c->status == "running" || c->status == "paused";
   }
   if (!Networks::OwnStack(spec.network_mode) || spec.network_mode == "none" || name == "host" || name == "none") {
+    // As dockerd: a container on host, none or another container's stack joins nothing else.
     return Fail(ErrorKind::kInvalidArgument, "container sharing network namespace with another container or host "
                 "cannot be connected to any other network");
   }
   auto attached = networks_->AttachedNetworks(c->id);
-  bool already = running ? std::find(attached.begin(), attached.end(), name) != attached.end()
-                         : privsep::PrimaryNetwork(spec) == name || spec.endpoints.count(name) > 0;
+  bool already = false;
+  if (running) {
+    already = std::find(attached.begin(), attached.end(), name) != attached.end();
+  } else {
+    for (const auto& [n, e] : Networks::JoinList(spec)) already |= n == name;
+  }
   if (already) {
     return Fail(ErrorKind::kPermissionDenied, "endpoint with name %s already exists in network %s", c->name.c_str(),
                 name.c_str());
@@ -1071,8 +1089,9 @@ Result<void> Containers::Disconnect(const std::string& ref, const std::string& n
     spec = c->spec;
     running = c->status == "running" || c->status == "paused";
   }
-  bool primary = privsep::PrimaryNetwork(spec) == name;
-  if (!primary && !spec.endpoints.count(name)) {
+  auto joins = Networks::JoinList(spec);
+  bool joined = std::any_of(joins.begin(), joins.end(), [&](const auto& j) { return j.first == name; });
+  if (!joined) {
     if (force) return {};
     return Fail(ErrorKind::kPermissionDenied, "container %s is not connected to network %s", c->id.c_str(), name.c_str());
   }
@@ -1081,15 +1100,6 @@ Result<void> Containers::Disconnect(const std::string& ref, const std::string& n
   }
   std::lock_guard lock(mu_);
   c->spec.endpoints.erase(name);
-  if (primary) {
-    // Leaving the primary network: the container keeps its namespace with whatever is left; a
-    // later start joins the remaining networks (or none).
-    if (!c->spec.endpoints.empty()) {
-      c->spec.network_mode = c->spec.endpoints.begin()->first;
-    } else {
-      c->spec.network_mode = "none";
-    }
-  }
   return Persist(*c);
 }
 

@@ -32,6 +32,7 @@ struct Networks::Endpoint {
   std::vector<std::string> dns_names; // name, short id, aliases
   std::vector<net::PortMapping> ports;
   std::vector<std::string> port_keys; // "80/tcp" of each port (parallel to ports)
+  std::vector<net::IpAddr> dns;       // --dns: the resolver forwards this container's queries there
 };
 
 struct Networks::Network {
@@ -55,6 +56,8 @@ Unexpected Prefixed(Error e, const std::string& context) {
 }
 
 Json EndpointJson(const Networks::Endpoint& e) {
+  Json dns = Json::array();
+  for (const auto& d : e.dns) dns.push_back(d.ToString());
   Json ports = Json::array();
   for (size_t i = 0; i < e.ports.size(); ++i) {
     const auto& p = e.ports[i];
@@ -63,7 +66,7 @@ Json EndpointJson(const Networks::Endpoint& e) {
   }
   return {{"ContainerId", e.container_id}, {"Name", e.container_name}, {"EndpointID", e.endpoint_id},
           {"Veth", e.veth}, {"Ifname", e.ifname}, {"IP", e.ip.ToString()}, {"Mac", net::FormatMac(e.mac)},
-          {"Aliases", e.aliases}, {"DnsNames", e.dns_names}, {"Ports", ports}};
+          {"Aliases", e.aliases}, {"DnsNames", e.dns_names}, {"Ports", ports}, {"Dns", dns}};
 }
 
 Result<Networks::Endpoint> EndpointFromJson(const Json& j) {
@@ -77,6 +80,11 @@ Result<Networks::Endpoint> EndpointFromJson(const Json& j) {
   MOAT_ASSIGN_OR_RETURN(e.mac, net::ParseMac(j.value("Mac", "")));
   (void)GetStringList(j, "Aliases", &e.aliases, "Aliases");
   (void)GetStringList(j, "DnsNames", &e.dns_names, "DnsNames");
+  std::vector<std::string> dns;
+  (void)GetStringList(j, "Dns", &dns, "Dns");
+  for (const auto& d : dns) {
+    if (auto a = net::IpAddr::Parse(d)) e.dns.push_back(*a);
+  }
   const Json ports = j.contains("Ports") && j["Ports"].is_array() ? j["Ports"] : Json::array();
   for (const auto& p : ports) {
     net::PortMapping m;
@@ -225,6 +233,9 @@ void Networks::DnsThread() {
           }
         }
         PushDnsLocked(*n);
+        for (const auto& [cid, e] : n->endpoints) {
+          if (!e.dns.empty()) (void)dns_->SetClientUpstream(n->id, e.ip, e.dns);
+        }
       }
       dns_up_ = true;
     } else {
@@ -245,6 +256,20 @@ bool Networks::WantDnsLocked(std::unique_lock<std::mutex>& lock) {
     dns_cv_.wait(lock, [&] { return dns_done_ || stopping_; });
   }
   return dns_ != nullptr;
+}
+
+std::vector<std::pair<std::string, EndpointSpec>> Networks::JoinList(const ContainerSpec& s) {
+  std::vector<std::pair<std::string, EndpointSpec>> out;
+  std::string primary = privsep::PrimaryNetwork(s);
+  if (!OwnStack(s.network_mode) || primary == "none") return out;
+  auto it = s.endpoints.find(primary);
+  if (it == s.endpoints.end()) it = s.endpoints.find(s.network_mode);
+  if (it != s.endpoints.end()) out.emplace_back(it->first, it->second);
+  for (const auto& [name, ep] : s.endpoints) {
+    if (!out.empty() && name == out[0].first) continue;
+    out.emplace_back(name, ep);
+  }
+  return out;
 }
 
 bool Networks::OwnStack(const std::string& mode) {
@@ -401,7 +426,10 @@ Result<void> Networks::Init() {
       if (j->contains("Endpoints") && (*j)["Endpoints"].is_object()) {
         const Json& eps = (*j)["Endpoints"];
         for (auto it = eps.begin(); it != eps.end(); ++it) {
-          if (auto ep = EndpointFromJson(it.value())) n->endpoints[it.key()] = std::move(*ep);
+          if (auto ep = EndpointFromJson(it.value())) {
+            for (auto& m : ep->ports) m.bridge = n->bridge;  // the record keeps it once, on the network
+            n->endpoints[it.key()] = std::move(*ep);
+          }
         }
       }
       by_id_[n->id] = n;
@@ -530,7 +558,13 @@ Result<Json> Networks::List(const Json& filters) {
   Json out = Json::array();
   auto keep = [&](const std::string& name, const std::string& id, const std::string& driver, bool custom,
                   const std::map<std::string, std::string>& labels) {
-    if (!Matches(filters, "name", name, true) && !(filters.contains("name") && name.find(FilterValues(filters, "name")[0]) != std::string::npos)) return false;
+    // name: a substring of the name (dockerd matches it as a regular expression).
+    if (filters.contains("name")) {
+      auto want = FilterValues(filters, "name");
+      if (std::none_of(want.begin(), want.end(), [&](const std::string& w) { return name.find(w) != std::string::npos; })) {
+        return false;
+      }
+    }
     if (!Matches(filters, "id", id, true)) return false;
     if (!Matches(filters, "driver", driver)) return false;
     if (!Matches(filters, "type", custom ? "custom" : "builtin")) return false;
@@ -848,6 +882,11 @@ Result<void> Networks::Join(Network& n, const ContainerNetInfo& c, const Endpoin
   }
   e.dns_names = {c.name, c.id.substr(0, 12)};
   for (const auto& a : ep.aliases) e.dns_names.push_back(a);
+  if (!n.predefined) {
+    for (const auto& d : c.spec->dns) {
+      if (auto a = net::IpAddr::Parse(d)) e.dns.push_back(*a);
+    }
+  }
   if (primary) {
     if (auto r = Publish(n, e, c); !r) {
       if (auto nl = net::Netlink::Open()) (void)nl->DeleteLink(e.veth);
@@ -860,6 +899,11 @@ Result<void> Networks::Join(Network& n, const ContainerNetInfo& c, const Endpoin
     n.endpoints[c.id] = e;
     if (auto r = PersistLocked(n); !r) MOAT_LOG(kWarning, "network %s: %s", n.name.c_str(), r.error().message.c_str());
     PushDnsLocked(n);
+    if (dns_ && !e.dns.empty()) {
+      if (auto r = dns_->SetClientUpstream(n.id, e.ip, e.dns); !r) {
+        MOAT_LOG(kWarning, "container %s: dns servers: %s", c.id.c_str(), r.error().message.c_str());
+      }
+    }
   }
   events_->Publish(Event{"network", "connect", n.id, {{"container", c.id}, {"name", n.name}, {"type", n.driver}}, 0});
   *out = e;
@@ -881,6 +925,7 @@ void Networks::Leave(Network& n, const std::string& container_id, bool delete_li
         }
       }
     }
+    if (dns_ && !e.dns.empty()) (void)dns_->SetClientUpstream(n.id, e.ip, {});
     n.endpoints.erase(it);
     if (auto r = PersistLocked(n); !r) MOAT_LOG(kWarning, "network %s: %s", n.name.c_str(), r.error().message.c_str());
     PushDnsLocked(n);
@@ -915,27 +960,15 @@ Result<Sandbox> Networks::SetUp(const ContainerNetInfo& c) {
   sb.netns_path = path;
   // The networks to join: the primary one first.
   std::vector<std::pair<std::shared_ptr<Network>, EndpointSpec>> joins;
-  std::string mode = privsep::PrimaryNetwork(s);
-  if (mode != "none") {
+  {
     std::lock_guard lock(mu_);
-    auto primary = FindLocked(mode);
-    if (!primary) {
-      (void)net::RemoveNamedNetns(path);
-      return Fail(primary.error());
-    }
-    EndpointSpec pep;
-    for (const auto& [name, ep] : s.endpoints) {
-      if (name == mode || name == (*primary)->name || name == (*primary)->id) pep = ep;
-    }
-    joins.emplace_back(*primary, pep);
-    for (const auto& [name, ep] : s.endpoints) {
-      auto other = FindLocked(name);
-      if (!other) {
+    for (const auto& [name, ep] : JoinList(s)) {
+      auto n = FindLocked(name);
+      if (!n) {
         (void)net::RemoveNamedNetns(path);
-        return Fail(other.error());
+        return Fail(n.error());
       }
-      if (*other == *primary) continue;
-      joins.emplace_back(*other, ep);
+      joins.emplace_back(*n, ep);
     }
   }
   std::vector<std::pair<std::shared_ptr<Network>, Endpoint>> joined;
@@ -1137,14 +1170,11 @@ Json Networks::SettingsJson(const std::string& cid, const ContainerSpec& spec) {
     return top;
   }
   // Desired networks (what the container joins when it runs), with live data where it runs.
+  auto wanted_list = JoinList(spec);
   std::vector<std::pair<std::string, const EndpointSpec*>> wanted;
-  wanted.emplace_back(mode, nullptr);
-  for (const auto& [name, ep] : spec.endpoints) {
-    if (name == mode) {
-      wanted[0].second = &ep;
-    } else {
-      wanted.emplace_back(name, &ep);
-    }
+  for (const auto& [name, ep] : wanted_list) {
+    auto it = spec.endpoints.find(name);
+    wanted.emplace_back(name, it != spec.endpoints.end() ? &it->second : nullptr);
   }
   bool first = true;
   for (const auto& [name, ep] : wanted) {
@@ -1153,6 +1183,15 @@ Json Networks::SettingsJson(const std::string& cid, const ContainerSpec& spec) {
     std::string key = n ? (*n)->name : name;
     if (n) {
       j["NetworkID"] = (*n)->id;
+      if (!(*n)->predefined) {
+        // Containers answer to their short id on user-defined networks (docker-compose looks
+        // for it before the container runs).
+        Json aliases = ep && !ep->aliases.empty() ? Json(ep->aliases) : Json::array();
+        if (std::find(aliases.begin(), aliases.end(), Json(cid.substr(0, 12))) == aliases.end()) {
+          aliases.push_back(cid.substr(0, 12));
+        }
+        j["Aliases"] = aliases;
+      }
       auto it = (*n)->endpoints.find(cid);
       if (it != (*n)->endpoints.end()) {
         const Endpoint& e = it->second;
@@ -1161,11 +1200,6 @@ Json Networks::SettingsJson(const std::string& cid, const ContainerSpec& spec) {
         j["IPAddress"] = e.ip.ToString();
         j["IPPrefixLen"] = (*n)->subnet.len;
         j["MacAddress"] = net::FormatMac(e.mac);
-        if (!(*n)->predefined) {
-          Json aliases = ep && !ep->aliases.empty() ? Json(ep->aliases) : Json::array();
-          aliases.push_back(cid.substr(0, 12));
-          j["Aliases"] = aliases;
-        }
         if (first) {
           for (const auto& k : {"EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress"}) top[k] = j[k];
           top["SandboxKey"] = NetnsPath(cid);

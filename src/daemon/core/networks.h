@@ -85,6 +85,10 @@ class Networks {
   Result<std::string> ResolveName(const std::string& ref);
   // True for networks with their own stack (bridge networks): not host, none or container:.
   static bool OwnStack(const std::string& network_mode);
+  // The networks a container joins when it starts, primary (eth0) first: its EndpointsConfig,
+  // whose names the create resolved and to which it added the primary network (NetworkMode).
+  // Disconnecting every network leaves it empty: the container starts with loopback only.
+  static std::vector<std::pair<std::string, privsep::EndpointSpec>> JoinList(const privsep::ContainerSpec& spec);
 
   // --- containers ---
   // Makes the container's namespace and joins its networks (primary first); publishes its ports.

@@ -1,5 +1,6 @@
 #include "net/dns/client.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -98,20 +99,41 @@ Result<void> Resolver::SetRecords(const std::string& network,
 }
 
 Result<void> Resolver::SetUpstream(const std::vector<IpAddr>& servers) {
-  bool v4 = false, v6 = false;
-  for (const IpAddr& s : servers) (s.IsV4() ? v4 : v6) = true;
+  std::lock_guard lock(upstream_mu_);
+  return SendUpstream(servers);
+}
+
+Result<void> Resolver::SendUpstream(const std::vector<IpAddr>& servers) {
+  bool v6_needed = false;
+  for (const IpAddr& s : servers) v6_needed |= !s.IsV4();
   std::vector<UniqueFd> sockets;
-  if (v4) {
-    MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::socket(AF_INET, SOCK_DGRAM, 0));
-    sockets.push_back(std::move(fd));
-  }
+  MOAT_ASSIGN_OR_RETURN(UniqueFd v4, sys::socket(AF_INET, SOCK_DGRAM, 0));
+  sockets.push_back(std::move(v4));
+  auto v6 = sys::socket(AF_INET6, SOCK_DGRAM, 0);
   if (v6) {
-    MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::socket(AF_INET6, SOCK_DGRAM, 0));
-    sockets.push_back(std::move(fd));
+    sockets.push_back(std::move(*v6));
+  } else if (v6_needed || v6.error().sys_errno != EAFNOSUPPORT) {
+    return Fail(std::move(v6).error());
   }
   std::vector<int> fds;
   for (const UniqueFd& fd : sockets) fds.push_back(fd.get());
-  return Send(EncodeControl(UpstreamMessage{servers}), fds);
+  MOAT_TRY(Send(EncodeControl(UpstreamMessage{servers}), fds));
+  upstream_sent_ = true;
+  return Ok();
+}
+
+Result<void> Resolver::SetClientUpstream(const std::string& network, const IpAddr& client,
+                                         const std::vector<IpAddr>& servers) {
+  if (network.empty())
+    return Fail(ErrorKind::kInvalidArgument, "dns client upstream: empty network id");
+  if (client.family == 0)
+    return Fail(ErrorKind::kInvalidArgument, "dns client upstream %s: no client address",
+                network.c_str());
+  {
+    std::lock_guard lock(upstream_mu_);
+    if (!upstream_sent_ && !servers.empty()) MOAT_TRY(SendUpstream({}));
+  }
+  return Send(EncodeControl(ClientUpstreamMessage{network, client, servers}), {});
 }
 
 }  // namespace moat::net::dns

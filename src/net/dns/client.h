@@ -48,9 +48,20 @@ class Resolver {
   Result<void> SetRecords(const std::string& network,
                           const std::map<std::string, std::vector<IpAddr>>& records);
   // Servers to forward other names to (port 53), over unbound UDP sockets made here, in the
-  // caller's network namespace: one per address family present in `servers`. Empty: no
-  // forwarding (SERVFAIL for unknown names).
+  // caller's network namespace. Always passes an IPv4 and an IPv6 socket, whatever the
+  // families of `servers` (and also for an empty list), because SetClientUpstream's servers
+  // go out over them too; the IPv6 one is skipped when the host has no IPv6
+  // (EAFNOSUPPORT), unless `servers` has an IPv6 address. Empty `servers`: no global
+  // forwarding (SERVFAIL for unknown names of clients without their own servers).
   Result<void> SetUpstream(const std::vector<IpAddr>& servers);
+  // A container's own servers (docker run --dns): names not known that `client` (its
+  // address in `network`) asks are forwarded to `servers` instead of SetUpstream's. Empty
+  // `servers` removes the override. Kept across Listen/SetRecords of `network`, dropped by
+  // its Unlisten. If SetUpstream was never called, calls SetUpstream({}) first so that the
+  // sockets exist. Errors: kInvalidArgument for an empty network id or an unset client
+  // address, SetUpstream's, and sendmsg errors when moat-dns is gone.
+  Result<void> SetClientUpstream(const std::string& network, const IpAddr& client,
+                                 const std::vector<IpAddr>& servers);
 
   pid_t Pid() const { return pid_; }
 
@@ -58,11 +69,16 @@ class Resolver {
   Resolver(pid_t pid, UniqueFd pidfd, UniqueFd channel)
       : pid_(pid), pidfd_(std::move(pidfd)), channel_(std::move(channel)) {}
   Result<void> Send(const std::string& text, const std::vector<int>& fds);
+  Result<void> SendUpstream(const std::vector<IpAddr>& servers);  // needs upstream_mu_
 
   pid_t pid_;
   UniqueFd pidfd_;
   std::mutex mu_;  // serialises messages on channel_
   UniqueFd channel_;
+  // Held across the check of upstream_sent_ and the "upstream" message, so that
+  // SetClientUpstream's implicit SetUpstream({}) cannot overtake a concurrent SetUpstream.
+  std::mutex upstream_mu_;
+  bool upstream_sent_ = false;  // guarded by upstream_mu_
 };
 
 }  // namespace moat::net::dns

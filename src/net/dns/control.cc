@@ -69,6 +69,17 @@ Result<ControlMessage> Decode(const Json& j) {
     MOAT_ASSIGN_OR_RETURN(m.servers, AddressList(*it, "servers"));
     return ControlMessage(std::move(m));
   }
+  if (op == "client-upstream") {
+    ClientUpstreamMessage m;
+    MOAT_ASSIGN_OR_RETURN(m.network, NetworkField(j));
+    MOAT_ASSIGN_OR_RETURN(std::string client, StringField(j, "client"));
+    MOAT_ASSIGN_OR_RETURN(m.client, IpAddr::Parse(client));
+    auto it = j.find("servers");
+    if (it == j.end())
+      return Fail(ErrorKind::kInvalidArgument, "control message: \"servers\" missing");
+    MOAT_ASSIGN_OR_RETURN(m.servers, AddressList(*it, "servers"));
+    return ControlMessage(std::move(m));
+  }
   return Fail(ErrorKind::kInvalidArgument, "control message: unknown op \"%s\"", op.c_str());
 }
 
@@ -92,6 +103,12 @@ struct Encoder {
   }
   Json operator()(const UpstreamMessage& m) const {
     return {{"op", "upstream"}, {"servers", AddressesJson(m.servers)}};
+  }
+  Json operator()(const ClientUpstreamMessage& m) const {
+    return {{"op", "client-upstream"},
+            {"network", m.network},
+            {"client", m.client.ToString()},
+            {"servers", AddressesJson(m.servers)}};
   }
 };
 

@@ -28,14 +28,23 @@ struct RecordsMessage {
   std::string network;
   std::map<std::string, std::vector<IpAddr>> records;
 };
-// {"op":"upstream","servers":[addr,..]} + fds: one unbound UDP socket per address family
-// used by the servers (AF_INET and/or AF_INET6, any order).
+// {"op":"upstream","servers":[addr,..]} + fds: unbound UDP sockets, at most one per address
+// family (AF_INET and/or AF_INET6, any order); also used for ClientUpstreamMessage's servers,
+// so they may be passed with an empty `servers`.
 struct UpstreamMessage {
   std::vector<IpAddr> servers;
 };
+// {"op":"client-upstream","network":..,"client":addr,"servers":[addr,..]}: the servers that
+// queries from `client` in `network` are forwarded to instead of UpstreamMessage's; empty
+// removes the override.
+struct ClientUpstreamMessage {
+  std::string network;
+  IpAddr client;
+  std::vector<IpAddr> servers;
+};
 
-using ControlMessage =
-    std::variant<ListenMessage, UnlistenMessage, RecordsMessage, UpstreamMessage>;
+using ControlMessage = std::variant<ListenMessage, UnlistenMessage, RecordsMessage, UpstreamMessage,
+                                    ClientUpstreamMessage>;
 
 // The JSON text of `message`. Never fails (names are emitted as given; invalid UTF-8 is
 // replaced).

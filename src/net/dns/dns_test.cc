@@ -416,6 +416,136 @@ TEST_F(DnsTest, SpoofedUpstreamRepliesAreIgnored) {
   EXPECT_EQ(upstream.queries(), 1);
 }
 
+// Sends `query` over TCP from `from` and waits up to 3 s for one framed reply.
+std::optional<std::string> AskTcp(const IpAddr& from, const IpAddr& gateway,
+                                  const std::string& query) {
+  UniqueFd fd = ConnectTcp(from, gateway);
+  std::string framed =
+      std::string{static_cast<char>(query.size() >> 8), static_cast<char>(query.size() & 0xff)} +
+      query;
+  if (::send(fd.get(), framed.data(), framed.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(framed.size()))
+    return std::nullopt;
+  std::string got;
+  auto need = [&] {
+    return 2 + ((size_t{static_cast<uint8_t>(got[0])} << 8) | static_cast<uint8_t>(got[1]));
+  };
+  while (got.size() < 2 || got.size() < need()) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 3000) != 1) return std::nullopt;
+    char buf[4096];
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n <= 0) return std::nullopt;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got.substr(2, need() - 2);
+}
+
+class ClientUpstreamTest : public DnsTest {
+ protected:
+  // The rcode of the reply to an A query for `name` from `from`, and its answers; nullopt
+  // without a reply (or one with another id).
+  struct Reply {
+    ldns_pkt_rcode rcode;
+    std::vector<std::string> answers;
+  };
+  std::optional<Reply> Resolve(const IpAddr& from, const char* name, uint16_t id,
+                               bool tcp = false) {
+    std::string q = Query(name, LDNS_RR_TYPE_A, id);
+    auto wire = tcp ? AskTcp(from, gateway_, q) : AskFrom(from, q, 3000);
+    if (!wire) return std::nullopt;
+    Pkt p = Parse(*wire);
+    if (!p || ldns_pkt_id(p.get()) != id) return std::nullopt;
+    return Reply{ldns_pkt_get_rcode(p.get()), Answers(p.get())};
+  }
+  void ExpectRelayed(const IpAddr& from, const char* name, uint16_t id, bool tcp = false) {
+    auto r = Resolve(from, name, id, tcp);
+    ASSERT_TRUE(r.has_value()) << name;
+    EXPECT_EQ(r->rcode, LDNS_RCODE_NOERROR) << name;
+    EXPECT_EQ(r->answers, std::vector<std::string>{"192.0.2.1"}) << name;
+  }
+  void ExpectServfail(const IpAddr& from, const char* name, uint16_t id) {
+    auto r = Resolve(from, name, id);
+    ASSERT_TRUE(r.has_value()) << name;
+    EXPECT_EQ(r->rcode, LDNS_RCODE_SERVFAIL) << name;
+    EXPECT_TRUE(r->answers.empty()) << name;
+  }
+
+  IpAddr own() const { return Ip(Prefix() + "20"); }    // has its own servers
+  IpAddr other() const { return Ip(Prefix() + "21"); }  // same network, no override
+  IpAddr own_server() const { return Ip(Prefix() + "4"); }
+};
+
+TEST_F(ClientUpstreamTest, OnlyThatClientsQueriesGoToItsServers) {
+  FakeUpstream upstream(own_server(), Mode::kAnswer);
+  ASSERT_TRUE(resolver_->SetUpstream({}).has_value());  // no global servers
+  auto set = resolver_->SetClientUpstream("net1", own(), {own_server()});
+  ASSERT_TRUE(set.has_value()) << set.error().message;
+  ExpectRelayed(own(), "example.com", 0x6101);
+  EXPECT_EQ(upstream.queries(), 1);
+  ExpectRelayed(own(), "tcp.example.com", 0x6102, /*tcp=*/true);
+  EXPECT_EQ(upstream.queries(), 2);
+  // Its known names are still answered locally.
+  auto local = Resolve(own(), "web", 0x6103);
+  ASSERT_TRUE(local.has_value());
+  EXPECT_EQ(local->answers, std::vector<std::string>{"172.18.0.2"});
+  // Another container of the network has no servers: SERVFAIL, nothing sent upstream.
+  ExpectServfail(other(), "example.com", 0x6104);
+  EXPECT_EQ(upstream.queries(), 2);
+
+  // New records for the network, and another network's override and unlisten, keep it.
+  ASSERT_TRUE(resolver_->SetRecords("net1", {{"web", {Ip("172.18.0.9")}}}).has_value());
+  ASSERT_TRUE(resolver_->SetClientUpstream("net2", own(), {Ip(Prefix() + "5")}).has_value());
+  ASSERT_TRUE(resolver_->Unlisten("net2").has_value());
+  ExpectRelayed(own(), "after-records.example", 0x6105);
+  EXPECT_EQ(upstream.queries(), 3);
+
+  // Removing the override: SERVFAIL again.
+  ASSERT_TRUE(resolver_->SetClientUpstream("net1", own(), {}).has_value());
+  ExpectServfail(own(), "removed.example", 0x6106);
+  EXPECT_EQ(upstream.queries(), 3);
+}
+
+TEST_F(ClientUpstreamTest, WorksWithoutSetUpstreamAndOverridesTheGlobalServers) {
+  FakeUpstream mine(own_server(), Mode::kAnswer);
+  // No SetUpstream yet: SetClientUpstream sends the sockets itself.
+  ASSERT_TRUE(resolver_->SetClientUpstream("net1", own(), {own_server()}).has_value());
+  ExpectRelayed(own(), "first.example", 0x6201);
+  EXPECT_EQ(mine.queries(), 1);
+  ExpectServfail(other(), "first.example", 0x6202);
+
+  // Global servers: the others use them, the client with an override only its own.
+  FakeUpstream global(upstream_, Mode::kAnswer);
+  ASSERT_TRUE(resolver_->SetUpstream({upstream_}).has_value());
+  ExpectRelayed(other(), "global.example", 0x6203);
+  EXPECT_EQ(global.queries(), 1);
+  ExpectRelayed(own(), "mine.example", 0x6204);
+  EXPECT_EQ(mine.queries(), 2);
+  EXPECT_EQ(global.queries(), 1);
+}
+
+TEST_F(ClientUpstreamTest, RepliesMustComeFromTheClientsServers) {
+  // The client's server answers from another address (and with a wrong id from its own):
+  // both ignored, SERVFAIL after the timeout. The global server (silent) is not asked.
+  FakeUpstream spoofing(own_server(), Mode::kSpoof, Ip(Prefix() + "6"));
+  FakeUpstream global(upstream_, Mode::kSilent);
+  ASSERT_TRUE(resolver_->SetUpstream({upstream_}).has_value());
+  ASSERT_TRUE(resolver_->SetClientUpstream("net1", own(), {own_server()}).has_value());
+  ExpectServfail(own(), "spoof.example", 0x6301);
+  EXPECT_EQ(spoofing.queries(), 1);
+  EXPECT_EQ(global.queries(), 0);
+}
+
+TEST_F(ClientUpstreamTest, UnlistenDropsTheNetworksOverrides) {
+  FakeUpstream upstream(own_server(), Mode::kAnswer);
+  ASSERT_TRUE(resolver_->SetClientUpstream("net1", own(), {own_server()}).has_value());
+  ExpectRelayed(own(), "before.example", 0x6401);
+  ASSERT_TRUE(resolver_->Unlisten("net1").has_value());
+  ASSERT_TRUE(resolver_->Listen("net1", *IpPrefix::Parse(Prefix() + "0/24"), gateway_).has_value());
+  ExpectServfail(own(), "after.example", 0x6402);
+  EXPECT_EQ(upstream.queries(), 1);
+}
+
 TEST_F(DnsTest, UnlistenStopsAnswering) {
   ASSERT_TRUE(Ask(Query("web", LDNS_RR_TYPE_A, 1)).has_value());
   ASSERT_TRUE(resolver_->Unlisten("net1").has_value());

@@ -16,10 +16,22 @@
 //       with or without a trailing dot). A/AAAA queries for them are answered authoritatively
 //       (TTL 600); a name known with no address of the asked type gets an empty NOERROR; PTR
 //       queries for the addresses are answered with the first name.
-//   {"op":"upstream","servers":["10.255.255.53"]} + fds [udp]
-//       Other names are forwarded over the given unbound UDP socket (in the host's namespace)
-//       to these servers (port 53), the first that answers within 2 s wins, the answer is relayed
-//       with the client's query id. No servers: SERVFAIL for names not known.
+//   {"op":"upstream","servers":["10.255.255.53"]} + fds [udp4, udp6]
+//       Other names are forwarded over the given unbound UDP sockets (in the host's namespace;
+//       at most one per address family, any order) to these servers (port 53), the first
+//       that answers within 2 s wins, the answer is relayed with the client's query id. A
+//       reply counts only when it comes from port 53 of a server the query was sent to, with
+//       the id used for it. No servers: SERVFAIL for names not known. The sockets are
+//       replaced by each "upstream" message and also carry client-upstream's forwarding, so
+//       they are passed even with an empty server list; a server of a family without a
+//       socket is skipped (SERVFAIL when none is left). Before the first "upstream" message
+//       there are no sockets and nothing is forwarded.
+//   {"op":"client-upstream","network":"<id>","client":"172.18.0.5","servers":["10.9.9.9"]}
+//       (no fds) A container's own servers (docker run --dns): names not known that `client`
+//       (the query's source address; queries from outside the network's subnet get no answer
+//       at all) asks in `network` are forwarded to these servers instead of the global ones,
+//       over the "upstream" sockets. Empty `servers` removes the override. Overrides stay
+//       across "listen" and "records" of that network and are dropped by its "unlisten".
 #pragma once
 
 namespace moat::net::dns {

@@ -45,11 +45,14 @@ struct Network {
   UniqueFd udp, tcp;
   uint64_t udp_token = 0, tcp_token = 0;
   RecordTable records;
+  // client-upstream: a container's own servers, by its address.
+  std::map<IpAddr, std::vector<IpAddr>> client_servers;
 };
 
 struct Connection {
   UniqueFd fd;
   std::string network;
+  IpAddr peer;
   std::string in, out;
   Clock::time_point deadline;
   bool want_write = false;
@@ -74,7 +77,7 @@ struct Server::State {
   std::map<uint64_t, Watch> watches;
   std::map<std::string, Network> networks;
   std::map<uint64_t, Connection> connections;  // by token
-  std::vector<IpAddr> servers;
+  std::vector<IpAddr> servers;                 // the global ones; see Network::client_servers
   UniqueFd upstream_v4, upstream_v6;
   uint64_t upstream_v4_token = 0, upstream_v6_token = 0;
   std::map<uint16_t, Pending> pending;  // by the id sent upstream
@@ -182,6 +185,15 @@ struct Server::State {
     return Ok();
   }
 
+  Result<void> Apply(ClientUpstreamMessage& m, std::vector<UniqueFd>&) {
+    Network& n = networks[m.network];
+    if (m.servers.empty())
+      n.client_servers.erase(m.client);
+    else
+      n.client_servers[m.client] = std::move(m.servers);
+    return Ok();
+  }
+
   void CloseSockets(const std::string& name, Network* n) {
     Forget(n->udp_token);
     Forget(n->tcp_token);
@@ -197,7 +209,14 @@ struct Server::State {
     }
   }
 
-  bool HaveUpstream() const { return !servers.empty() && (upstream_v4 || upstream_v6); }
+  // The servers that names `source` asks in `n` and `n` does not know are forwarded to.
+  const std::vector<IpAddr>& ServersFor(const Network& n, const IpAddr& source) const {
+    auto it = n.client_servers.find(source);
+    return it != n.client_servers.end() ? it->second : servers;
+  }
+  Upstream UpstreamFor(const std::vector<IpAddr>& to) const {
+    return !to.empty() && (upstream_v4 || upstream_v6) ? Upstream::kAvailable : Upstream::kNone;
+  }
 
   // --- queries -------------------------------------------------------------------------
 
@@ -219,9 +238,9 @@ struct Server::State {
       // Only the network's own containers get answers (and port 0 is no real source).
       if (!FromSockaddr(from, &source, &port) || port == 0 || !current.subnet.Contains(source))
         continue;
-      QueryOutcome q =
-          HandleQuery(std::string_view(buffer.data(), *got), current.records, Transport::kUdp,
-                      HaveUpstream() ? Upstream::kAvailable : Upstream::kNone);
+      const std::vector<IpAddr>& to = ServersFor(current, source);
+      QueryOutcome q = HandleQuery(std::string_view(buffer.data(), *got), current.records,
+                                   Transport::kUdp, UpstreamFor(to));
       socklen_t from_len = from.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
       if (q.action == QueryOutcome::Action::kReply) {
         SendUdp(current.udp.get(), q.reply, from, from_len);
@@ -230,7 +249,7 @@ struct Server::State {
         p.network = name;
         p.client = from;
         p.client_len = from_len;
-        Forward(std::move(q), std::move(p));
+        Forward(std::move(q), std::move(p), to);
       }
     }
   }
@@ -256,7 +275,9 @@ struct Server::State {
     return Fail(ErrorKind::kUnavailable, "no free query id");
   }
 
-  void Forward(QueryOutcome q, Pending p) {
+  // Sends `q` to each of `to` that has a socket of its family. `to` must not change during
+  // the call (it is a network's or the global list; nothing here edits them).
+  void Forward(QueryOutcome q, Pending p, const std::vector<IpAddr>& to) {
     auto id = pending.size() < kMaxPending
                   ? NewId()
                   : Result<uint16_t>(Fail(ErrorKind::kUnavailable, "too many forwarded queries"));
@@ -268,13 +289,13 @@ struct Server::State {
     std::string wire = q.query;
     wire[0] = static_cast<char>(*id >> 8);
     wire[1] = static_cast<char>(*id & 0xff);
-    for (const IpAddr& server : servers) {
+    for (const IpAddr& server : to) {
       int fd = server.IsV4() ? upstream_v4.get() : upstream_v6.get();
       if (fd < 0) continue;
-      sockaddr_storage to{};
-      socklen_t to_len = ToSockaddr(server, kDnsPort, &to);
+      sockaddr_storage addr{};
+      socklen_t addr_len = ToSockaddr(server, kDnsPort, &addr);
       if (sys::sendto(fd, wire.data(), wire.size(), MSG_DONTWAIT,
-                      reinterpret_cast<const sockaddr*>(&to), to_len))
+                      reinterpret_cast<const sockaddr*>(&addr), addr_len))
         p.sent_to.push_back(server);
     }
     if (p.sent_to.empty()) {
@@ -344,6 +365,7 @@ struct Server::State {
       Connection c;
       c.fd = std::move(*fd);
       c.network = name;
+      c.peer = source;
       c.deadline = Clock::now() + kTcpIdle;
       auto token = Add(c.fd.get(), EPOLLIN | EPOLLRDHUP, {Kind::kTcpConnection, name});
       if (!token) continue;
@@ -387,15 +409,15 @@ struct Server::State {
         c.deadline = Clock::now() + kTcpIdle;
         auto n = networks.find(c.network);
         if (n == networks.end()) return CloseConnection(token);
-        QueryOutcome q = HandleQuery(message, n->second.records, Transport::kTcp,
-                                     HaveUpstream() ? Upstream::kAvailable : Upstream::kNone);
+        const std::vector<IpAddr>& to = ServersFor(n->second, c.peer);
+        QueryOutcome q = HandleQuery(message, n->second.records, Transport::kTcp, UpstreamFor(to));
         if (q.action == QueryOutcome::Action::kReply) {
           if (!QueueTcp(token, &c, q.reply)) return;
         } else if (q.action == QueryOutcome::Action::kForward) {
           Pending p;
           p.network = c.network;
           p.connection = token;
-          Forward(std::move(q), std::move(p));
+          Forward(std::move(q), std::move(p), to);
           // Forward may have answered at once (SERVFAIL) and closed the connection.
           if (!connections.contains(token)) return;
         }

@@ -767,6 +767,21 @@ out2=$(dk network inspect "$NI" 2>&1)
 DETAIL="exit $rc: $out; listed: $gone; inspect: $out2" check "docker network rm: gone from ls, inspect says no such network" \
   bash -c '[ "$1" = 0 ] && [ -z "$2" ] && grep -qi "no such network\|not found" <<<"$3"' _ "$rc" "$gone" "$out2"
 
+# --- IPv6 on a network created with --ipv6 ----------------------------------------------------
+N6=$P-v6
+SUB6="fd$(od -An -N1 -tx1 /dev/urandom | tr -d ' '):$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')::/64"
+out=$(dk network create --ipv6 --subnet "$SUB6" "$N6" 2>&1)
+DETAIL=$out check "network create --ipv6 --subnet $SUB6" dk network inspect "$N6"
+run_web "$P-w6" --network "$N6" >/dev/null 2>&1
+w6=$(dk inspect -f "{{(index .NetworkSettings.Networks \"$N6\").GlobalIPv6Address}}" "$P-w6" 2>&1)
+DETAIL=$w6 check "docker inspect: GlobalIPv6Address in $SUB6" in_subnet "$w6" "$SUB6"
+out=$(timeout 30 "$DOCKER" run --rm --network "$N6" busybox sh -c \
+  "nslookup -type=AAAA $P-w6; timeout 5 wget -qO- http://[$w6]/" 2>&1)
+DETAIL=$out check "IPv6: the container's name has an AAAA record and its httpd answers over IPv6" \
+  bash -c 'grep -q "Address: $1" <<<"$2" && grep -q "hello-$3" <<<"$2"' _ "$w6" "$out" "$P-w6"
+dk rm -f "$P-w6" >/dev/null 2>&1
+dk network rm "$N6" >/dev/null 2>&1
+
 # --- many containers on a network leave nothing behind -----------------------------------------
 NM=$P-many
 dk network create --subnet "$MANYNET" "$NM" >/dev/null 2>&1

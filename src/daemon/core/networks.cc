@@ -27,6 +27,7 @@ using privsep::EndpointSpec;
 struct Networks::Endpoint {
   std::string container_id, container_name, endpoint_id, veth, ifname;
   net::IpAddr ip;
+  std::optional<net::IpAddr> ip6;     // on --ipv6 networks
   std::array<uint8_t, 6> mac{};
   std::vector<std::string> aliases;   // as asked (EndpointsConfig)
   std::vector<std::string> dns_names; // name, short id, aliases
@@ -40,6 +41,8 @@ struct Networks::Network {
   int64_t created_nano = 0;
   net::IpPrefix subnet;  // masked
   net::IpAddr gateway;
+  std::optional<net::IpPrefix> subnet6;  // --ipv6
+  std::optional<net::IpAddr> gateway6, last_ip6;
   bool internal = false, icc = true, masquerade = true, attachable = false, ipv6 = false, predefined = false;
   int mtu = 1500;
   std::map<std::string, std::string> options, labels;
@@ -65,7 +68,7 @@ Json EndpointJson(const Networks::Endpoint& e) {
                      {"HostPort", p.host_port}, {"ContainerPort", p.container_port}});
   }
   return {{"ContainerId", e.container_id}, {"Name", e.container_name}, {"EndpointID", e.endpoint_id},
-          {"Veth", e.veth}, {"Ifname", e.ifname}, {"IP", e.ip.ToString()}, {"Mac", net::FormatMac(e.mac)},
+          {"Veth", e.veth}, {"Ifname", e.ifname}, {"IP", e.ip.ToString()}, {"IP6", e.ip6 ? e.ip6->ToString() : ""}, {"Mac", net::FormatMac(e.mac)},
           {"Aliases", e.aliases}, {"DnsNames", e.dns_names}, {"Ports", ports}, {"Dns", dns}};
 }
 
@@ -78,6 +81,7 @@ Result<Networks::Endpoint> EndpointFromJson(const Json& j) {
   e.ifname = j.value("Ifname", "eth0");
   MOAT_ASSIGN_OR_RETURN(e.ip, net::IpAddr::Parse(j.value("IP", "")));
   MOAT_ASSIGN_OR_RETURN(e.mac, net::ParseMac(j.value("Mac", "")));
+  if (auto ip6 = net::IpAddr::Parse(j.value("IP6", "")); ip6) e.ip6 = *ip6;
   (void)GetStringList(j, "Aliases", &e.aliases, "Aliases");
   (void)GetStringList(j, "DnsNames", &e.dns_names, "DnsNames");
   std::vector<std::string> dns;
@@ -92,7 +96,7 @@ Result<Networks::Endpoint> EndpointFromJson(const Json& j) {
     MOAT_ASSIGN_OR_RETURN(m.host_ip, net::IpAddr::Parse(p.value("HostIp", "0.0.0.0")));
     m.host_port = p.value("HostPort", 0);
     m.container_port = p.value("ContainerPort", 0);
-    m.container_ip = e.ip;
+    m.container_ip = m.host_ip.IsV4() || !e.ip6 ? e.ip : *e.ip6;
     e.ports.push_back(m);
     e.port_keys.push_back(p.value("Key", std::to_string(m.container_port) + "/" + m.proto));
   }
@@ -289,6 +293,9 @@ Result<void> Networks::PersistLocked(const Network& n) {
             {"Created", n.created_nano},
             {"Subnet", n.subnet.ToString()},
             {"Gateway", n.gateway.ToString()},
+            {"Subnet6", n.subnet6 ? n.subnet6->ToString() : ""},
+            {"Gateway6", n.gateway6 ? n.gateway6->ToString() : ""},
+            {"LastIP6", n.last_ip6 ? n.last_ip6->ToString() : ""},
             {"Internal", n.internal},
             {"Icc", n.icc},
             {"Masquerade", n.masquerade},
@@ -343,6 +350,17 @@ Result<void> Networks::EnsureBridge(Network& n, std::unique_lock<std::mutex>& lo
   if (!present) {
     if (auto r = nl.AddAddress(n.bridge, gw); !r && r.error().kind != ErrorKind::kAlreadyExists) return r;
   }
+  if (n.subnet6 && n.gateway6) {
+    // No duplicate address detection on Moat's own addresses: the gateway works at once.
+    (void)WriteProcSys("/proc/sys/net/ipv6/conf/" + n.bridge + "/accept_dad", "0");
+    (void)WriteProcSys("/proc/sys/net/ipv6/conf/" + n.bridge + "/disable_ipv6", "0");
+    net::IpPrefix gw6{*n.gateway6, n.subnet6->len};
+    bool present6 = has && std::find(has->begin(), has->end(), gw6) != has->end();
+    if (!present6) {
+      if (auto r = nl.AddAddress(n.bridge, gw6); !r && r.error().kind != ErrorKind::kAlreadyExists) return r;
+    }
+    (void)WriteProcSys("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+  }
   MOAT_TRY(nl.SetUp(n.bridge, true));
   if (!n.internal) {
     // The host's own connections to ports published on 127.0.0.1 leave through the bridge with a
@@ -358,6 +376,11 @@ Result<void> Networks::EnsureBridge(Network& n, std::unique_lock<std::mutex>& lo
   if (firewall_) {
     std::lock_guard fw(fw_mu_);
     MOAT_TRY(firewall_->AddNetwork(rules));
+    if (n.subnet6) {
+      net::NetworkRules rules6 = rules;
+      rules6.subnet = *n.subnet6;
+      MOAT_TRY(firewall_->AddNetwork(rules6));
+    }
   }
   if ((!n.predefined || loopback_resolvers_) && WantDnsLocked(lock)) {
     if (auto r = dns_->Listen(n.id, n.subnet, n.gateway); !r) {
@@ -423,6 +446,9 @@ Result<void> Networks::Init() {
       (void)GetStringMap(*j, "Options", &n->options, "Options");
       (void)GetStringMap(*j, "Labels", &n->labels, "Labels");
       if (auto last = net::IpAddr::Parse(j->value("LastIP", "")); last) n->last_ip = *last;
+      if (auto s6 = net::IpPrefix::Parse(j->value("Subnet6", "")); s6) n->subnet6 = s6->Masked();
+      if (auto g6 = net::IpAddr::Parse(j->value("Gateway6", "")); g6) n->gateway6 = *g6;
+      if (auto l6 = net::IpAddr::Parse(j->value("LastIP6", "")); l6) n->last_ip6 = *l6;
       if (j->contains("Endpoints") && (*j)["Endpoints"].is_object()) {
         const Json& eps = (*j)["Endpoints"];
         for (auto it = eps.begin(); it != eps.end(); ++it) {
@@ -505,11 +531,14 @@ Json Networks::NetworkJsonLocked(const Network& n, bool with_containers) {
                          {"EndpointID", e.endpoint_id},
                          {"MacAddress", net::FormatMac(e.mac)},
                          {"IPv4Address", e.ip.ToString() + "/" + std::to_string(n.subnet.len)},
-                         {"IPv6Address", ""}};
+                         {"IPv6Address", e.ip6 && n.subnet6 ? e.ip6->ToString() + "/" + std::to_string(n.subnet6->len) : ""}};
     }
   }
   Json ipam_config = Json::array();
   ipam_config.push_back({{"Subnet", n.subnet.ToString()}, {"Gateway", n.gateway.ToString()}});
+  if (n.subnet6 && n.gateway6) {
+    ipam_config.push_back({{"Subnet", n.subnet6->ToString()}, {"Gateway", n.gateway6->ToString()}});
+  }
   return {{"Name", n.name},
           {"Id", n.id},
           {"Created", FormatTime(n.created_nano)},
@@ -603,7 +632,6 @@ Result<Json> Networks::Create(const Json& body) {
   MOAT_TRY(GetBool(body, "EnableIPv6", &n->ipv6, "EnableIPv6"));
   MOAT_TRY(GetStringMap(body, "Options", &n->options, "Options"));
   MOAT_TRY(GetStringMap(body, "Labels", &n->labels, "Labels"));
-  if (n->ipv6) return Fail(ErrorKind::kUnsupported, "EnableIPv6: IPv6 networks are not supported yet");
   for (const auto& [k, v] : n->options) {
     if (k == "com.docker.network.bridge.enable_icc") {
       n->icc = v != "false" && v != "0";
@@ -623,22 +651,27 @@ Result<Json> Networks::Create(const Json& body) {
       if (n->mtu < 68 || n->mtu > 65535) return Fail(ErrorKind::kInvalidArgument, "invalid mtu \"%s\"", v.c_str());
     }
   }
-  std::optional<net::IpPrefix> want_subnet;
-  std::optional<net::IpAddr> want_gateway;
+  std::optional<net::IpPrefix> want_subnet, want_subnet6;
+  std::optional<net::IpAddr> want_gateway, want_gateway6;
   MOAT_ASSIGN_OR_RETURN(const Json* ipam, GetObject(body, "IPAM", "IPAM"));
   if (ipam && ipam->contains("Config") && (*ipam)["Config"].is_array()) {
     for (const auto& cfg : (*ipam)["Config"]) {
+      if (!cfg.is_object()) return Fail(ErrorKind::kInvalidArgument, "IPAM.Config: expected objects");
       std::string subnet = cfg.value("Subnet", ""), gateway = cfg.value("Gateway", "");
+      bool v6 = false;
       if (!subnet.empty()) {
         MOAT_ASSIGN_OR_RETURN(net::IpPrefix p, net::IpPrefix::Parse(subnet));
-        if (!p.addr.IsV4()) return Fail(ErrorKind::kUnsupported, "IPv6 subnets are not supported yet");
         if (p.Masked() != p) return Fail(ErrorKind::kInvalidArgument, "invalid subnet %s: it has host bits set", subnet.c_str());
-        if (p.len > 30) return Fail(ErrorKind::kInvalidArgument, "invalid subnet %s: too small", subnet.c_str());
-        want_subnet = p;
+        v6 = !p.addr.IsV4();
+        if (p.len > (v6 ? 126 : 30)) return Fail(ErrorKind::kInvalidArgument, "invalid subnet %s: too small", subnet.c_str());
+        if (v6 && !n->ipv6) {
+          return Fail(ErrorKind::kInvalidArgument, "subnet %s is IPv6: create the network with --ipv6", subnet.c_str());
+        }
+        (v6 ? want_subnet6 : want_subnet) = p;
       }
       if (!gateway.empty()) {
         MOAT_ASSIGN_OR_RETURN(net::IpAddr g, net::IpAddr::Parse(gateway));
-        want_gateway = g;
+        (g.IsV4() ? want_gateway : want_gateway6) = g;
       }
     }
   }
@@ -670,6 +703,26 @@ Result<Json> Networks::Create(const Json& body) {
     n->gateway = *want_gateway;
   } else {
     n->gateway = net::DefaultGateway(n->subnet);
+  }
+  if (n->ipv6) {
+    if (!want_subnet6) {
+      // A unique local /64 of the network's own (fdXX:XXXX:XXXX:1::/64, from its id).
+      std::string h = n->id;
+      MOAT_ASSIGN_OR_RETURN(want_subnet6, net::IpPrefix::Parse("fd" + h.substr(0, 2) + ":" + h.substr(2, 4) + ":" +
+                                                               h.substr(6, 4) + ":1::/64"));
+    }
+    for (const auto& [id, other] : by_id_) {
+      if (other->subnet6 && other->subnet6->Overlaps(*want_subnet6)) {
+        return Fail(ErrorKind::kInvalidArgument, "Pool overlaps with other one on this address space (network %s, %s)",
+                    other->name.c_str(), other->subnet6->ToString().c_str());
+      }
+    }
+    n->subnet6 = want_subnet6->Masked();
+    if (want_gateway6 && !n->subnet6->Contains(*want_gateway6)) {
+      return Fail(ErrorKind::kInvalidArgument, "gateway %s is not in the subnet %s", want_gateway6->ToString().c_str(),
+                  n->subnet6->ToString().c_str());
+    }
+    n->gateway6 = want_gateway6 ? *want_gateway6 : net::DefaultGateway(*n->subnet6);
   }
   if (auto r = EnsureBridge(*n, lock); !r) {
     // Nothing half-made stays: the bridge and the rules go again.
@@ -737,7 +790,10 @@ void Networks::PushDnsLocked(const Network& n) {
   std::map<std::string, std::vector<net::IpAddr>> records;
   if (!n.predefined) {
     for (const auto& [cid, e] : n.endpoints) {
-      for (const auto& name : e.dns_names) records[name].push_back(e.ip);
+      for (const auto& name : e.dns_names) {
+        records[name].push_back(e.ip);
+        if (e.ip6) records[name].push_back(*e.ip6);
+      }
     }
   }
   if (auto r = dns_->SetRecords(n.id, records); !r) {
@@ -779,8 +835,8 @@ Result<void> Networks::Publish(Network& n, Endpoint& e, const ContainerNetInfo& 
     } else {
       MOAT_ASSIGN_OR_RETURN(m.host_ip, net::IpAddr::Parse(b.host_ip));
     }
-    if (!m.host_ip.IsV4()) continue;  // the bridge networks are IPv4 only for now
-    m.container_ip = e.ip;
+    if (!m.host_ip.IsV4() && !e.ip6) continue;  // an IPv6 host address needs an IPv6 network
+    m.container_ip = m.host_ip.IsV4() ? e.ip : *e.ip6;
     m.container_port = b.container_port;
     m.bridge = n.bridge;
     Result<std::pair<UniqueFd, uint16_t>> held = Fail(ErrorKind::kInternal, "no port");
@@ -811,6 +867,31 @@ Result<void> Networks::Publish(Network& n, Endpoint& e, const ContainerNetInfo& 
     added.push_back(m);
     e.ports.push_back(m);
     e.port_keys.push_back(std::to_string(b.container_port) + "/" + b.proto);
+    if (b.host_ip.empty() && e.ip6) {
+      // Every address: IPv6's too, on the same port, as dockerd publishes on 0.0.0.0 and ::.
+      net::PortMapping m6 = m;
+      m6.host_ip = *net::IpAddr::Parse("::");
+      m6.container_ip = *e.ip6;
+      if (b.proto != "sctp") {
+        auto held6 = HoldPort(b.proto, m6.host_ip, m.host_port);
+        if (!held6) {
+          undo();
+          return Prefixed(held6.error(), "driver failed programming external connectivity on endpoint " + c.name);
+        }
+        holds.push_back(std::move(held6->first));
+      }
+      if (firewall_) {
+        std::unique_lock fw(fw_mu_);
+        if (auto r = firewall_->AddPortMapping(m6); !r) {
+          fw.unlock();
+          undo();
+          return r;
+        }
+      }
+      added.push_back(m6);
+      e.ports.push_back(m6);
+      e.port_keys.push_back(std::to_string(b.container_port) + "/" + b.proto);
+    }
   }
   std::lock_guard lock(mu_);
   auto& h = port_holds_[c.id];
@@ -840,6 +921,18 @@ Result<void> Networks::Join(Network& n, const ContainerNetInfo& c, const Endpoin
     }
     MOAT_ASSIGN_OR_RETURN(e.ip, net::Allocate(n.subnet, used, reserved, n.last_ip, wanted));
     n.last_ip = e.ip;
+    if (n.subnet6 && n.gateway6) {
+      std::set<net::IpAddr> used6, reserved6{*n.gateway6};
+      for (const auto& [cid, other] : n.endpoints) {
+        if (other.ip6) used6.insert(*other.ip6);
+      }
+      std::optional<net::IpAddr> wanted6;
+      if (!ep.ipv6.empty()) {
+        MOAT_ASSIGN_OR_RETURN(wanted6, net::IpAddr::Parse(ep.ipv6));
+      }
+      MOAT_ASSIGN_OR_RETURN(e.ip6, net::Allocate(*n.subnet6, used6, reserved6, n.last_ip6, wanted6));
+      n.last_ip6 = e.ip6;
+    }
     n.endpoints[c.id] = e;  // the lease, before anything can collide with it
   }
   auto release = [&] {
@@ -857,6 +950,14 @@ Result<void> Networks::Join(Network& n, const ContainerNetInfo& c, const Endpoin
   }
   auto wired = [&]() -> Result<void> {
     MOAT_ASSIGN_OR_RETURN(net::Netlink host, net::Netlink::Open());
+    if (e.ip6) {
+      // The container's IPv6 addresses without duplicate address detection (usable at once).
+      (void)net::InNetns(netns_fd, [] {
+        (void)WriteProcSys("/proc/sys/net/ipv6/conf/all/accept_dad", "0");
+        (void)WriteProcSys("/proc/sys/net/ipv6/conf/default/accept_dad", "0");
+        return Result<void>{};
+      });
+    }
     MOAT_TRY(host.CreateVeth(e.veth, ifname, netns_fd, e.mac, n.mtu == 1500 ? 0 : n.mtu));
     auto wire_host = [&]() -> Result<void> {
       MOAT_TRY(host.SetMaster(e.veth, n.bridge));
@@ -864,9 +965,11 @@ Result<void> Networks::Join(Network& n, const ContainerNetInfo& c, const Endpoin
       MOAT_TRY(host.SetUp(e.veth, true));
       MOAT_ASSIGN_OR_RETURN(net::Netlink inside, net::Netlink::OpenIn(netns_fd));
       MOAT_TRY(inside.AddAddress(ifname, net::IpPrefix{e.ip, n.subnet.len}));
+      if (e.ip6) MOAT_TRY(inside.AddAddress(ifname, net::IpPrefix{*e.ip6, n.subnet6->len}));
       MOAT_TRY(inside.SetUp(ifname, true));
       if (primary && !n.internal) {
         MOAT_TRY(inside.AddRoute(*net::IpPrefix::Parse("0.0.0.0/0"), n.gateway, ifname));
+        if (e.ip6) MOAT_TRY(inside.AddRoute(*net::IpPrefix::Parse("::/0"), n.gateway6, ifname));
       }
       return {};
     }();
@@ -1200,8 +1303,16 @@ Json Networks::SettingsJson(const std::string& cid, const ContainerSpec& spec) {
         j["IPAddress"] = e.ip.ToString();
         j["IPPrefixLen"] = (*n)->subnet.len;
         j["MacAddress"] = net::FormatMac(e.mac);
+        if (e.ip6 && (*n)->subnet6) {
+          j["GlobalIPv6Address"] = e.ip6->ToString();
+          j["GlobalIPv6PrefixLen"] = (*n)->subnet6->len;
+          j["IPv6Gateway"] = (*n)->internal || !(*n)->gateway6 ? "" : (*n)->gateway6->ToString();
+        }
         if (first) {
-          for (const auto& k : {"EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress"}) top[k] = j[k];
+          for (const auto& k : {"EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress", "GlobalIPv6Address",
+                                "GlobalIPv6PrefixLen", "IPv6Gateway"}) {
+            top[k] = j[k];
+          }
           top["SandboxKey"] = NetnsPath(cid);
           top["SandboxID"] = cid;
           if ((*n)->predefined) top["Bridge"] = (*n)->bridge;

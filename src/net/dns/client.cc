@@ -1,5 +1,7 @@
 #include "net/dns/client.h"
 
+#include <time.h>
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -83,10 +85,26 @@ Result<void> Resolver::Listen(const std::string& network, const IpPrefix& subnet
   if (gateway.family != subnet.addr.family)
     return Fail(ErrorKind::kInvalidArgument, "dns listen %s: gateway %s outside %s",
                 network.c_str(), gateway.ToString().c_str(), subnet.ToString().c_str());
-  MOAT_ASSIGN_OR_RETURN(UniqueFd udp, BoundSocket(gateway, SOCK_DGRAM));
-  MOAT_ASSIGN_OR_RETURN(UniqueFd tcp, BoundSocket(gateway, SOCK_STREAM));
-  MOAT_TRY(sys::listen(tcp.get(), 64));
-  return Send(EncodeControl(ListenMessage{network, subnet}), {udp.get(), tcp.get()});
+  // The sockets of an earlier listen on the same address (an Unlisten just sent, a network
+  // removed and made again) close when moat-dns reads that message: a bind that finds the
+  // address still in use is retried for up to a second.
+  Result<UniqueFd> udp = Fail(ErrorKind::kInternal, "dns listen: not tried");
+  Result<UniqueFd> tcp = Fail(ErrorKind::kInternal, "dns listen: not tried");
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    udp = BoundSocket(gateway, SOCK_DGRAM);
+    if (udp) {
+      tcp = BoundSocket(gateway, SOCK_STREAM);
+      if (tcp) break;
+    }
+    const Error& e = udp ? tcp.error() : udp.error();
+    if (e.sys_errno != EADDRINUSE) break;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, nullptr);
+  }
+  if (!udp) return Fail(std::move(udp).error());
+  if (!tcp) return Fail(std::move(tcp).error());
+  MOAT_TRY(sys::listen(tcp->get(), 64));
+  return Send(EncodeControl(ListenMessage{network, subnet}), {udp->get(), tcp->get()});
 }
 
 Result<void> Resolver::Unlisten(const std::string& network) {

@@ -767,6 +767,20 @@ out2=$(dk network inspect "$NI" 2>&1)
 DETAIL="exit $rc: $out; listed: $gone; inspect: $out2" check "docker network rm: gone from ls, inspect says no such network" \
   bash -c '[ "$1" = 0 ] && [ -z "$2" ] && grep -qi "no such network\|not found" <<<"$3"' _ "$rc" "$gone" "$out2"
 
+# --- --link and --mac-address on the default bridge; network events --------------------------
+EV_SINCE=$(date +%s)
+run_web "$P-lk" >/dev/null 2>&1
+lk_ip=$(ip_of "$P-lk" bridge)
+out=$(timeout 30 "$DOCKER" run --rm --link "$P-lk:lkalias" --mac-address 02:42:0a:0b:0c:0d busybox sh -c \
+  'cat /etc/hosts; cat /sys/class/net/eth0/address; timeout 5 wget -qO- http://lkalias/' 2>&1)
+DETAIL=$out check "--link NAME:alias on the default bridge: /etc/hosts has the alias at $lk_ip, and it answers" \
+  bash -c 'grep -qE "^$1\s.*lkalias" <<<"$2" && grep -q "hello-$3" <<<"$2"' _ "$lk_ip" "$out" "$P-lk"
+DETAIL=$out check "--mac-address 02:42:0a:0b:0c:0d: eth0's address" grep -q "02:42:0a:0b:0c:0d" <<<"$out"
+dk rm -f "$P-lk" >/dev/null 2>&1
+out=$(timeout 4 "$DOCKER" events --since "$EV_SINCE" --until "$(($(date +%s) + 1))" --filter type=network 2>&1)
+DETAIL=$out check "docker events --filter type=network: connect and disconnect of the containers" \
+  bash -c 'grep -q "network connect" <<<"$1" && grep -q "network disconnect" <<<"$1"' _ "$out"
+
 # --- IPv6 on a network created with --ipv6 ----------------------------------------------------
 N6=$P-v6
 SUB6="fd$(od -An -N1 -tx1 /dev/urandom | tr -d ' '):$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')::/64"

@@ -901,6 +901,9 @@ Result<void> Containers::RemoveLocked(const std::shared_ptr<Container>& c, bool 
     return FailErrno("rename %s", DataDir(c->id).c_str());
   }
   (void)sys::RemoveAll(trash);
+  // The waiter thread tells the monitor to go once the exit is recorded (and the network torn
+  // down); a removal can get here first: without its ctl socket the monitor would never hear it.
+  if (::access((ExecDir(c->id) + "/ctl.sock").c_str(), F_OK) == 0) (void)CtlCall(*c, {{"op", "shutdown"}});
   (void)sys::RemoveAll(ExecDir(c->id));
   {
     std::lock_guard lock(mu_);

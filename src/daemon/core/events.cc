@@ -116,7 +116,42 @@ Result<UniqueFd> Events::Subscribe(int64_t since_nano, int64_t until_nano, const
   if (!replay.empty()) (void)!::write(w.get(), replay.data(), replay.size());
   if (until_nano != 0 && until_nano <= NowNano()) return r;  // w closes: the stream ends
   subscribers_.push_back({std::move(w), until_nano, filters});
+  if (until_nano != 0) {
+    if (!expirer_.joinable()) expirer_ = std::thread([this] { ExpireLoop(); });
+    cv_.notify_all();
+  }
   return r;
+}
+
+void Events::ExpireLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    int64_t now = NowNano(), next = 0;
+    for (auto it = subscribers_.begin(); it != subscribers_.end();) {
+      if (it->until_nano != 0 && it->until_nano <= now) {
+        it = subscribers_.erase(it);  // closing the write end ends the client's stream
+        continue;
+      }
+      if (it->until_nano != 0 && (next == 0 || it->until_nano < next)) next = it->until_nano;
+      ++it;
+    }
+    if (next == 0) {
+      cv_.wait(lock);
+    } else {
+      cv_.wait_until(lock, std::chrono::system_clock::time_point(
+                               std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                   std::chrono::nanoseconds(next))));
+    }
+  }
+}
+
+Events::~Events() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (expirer_.joinable()) expirer_.join();
 }
 
 }  // namespace moat::daemon::core

@@ -3,11 +3,13 @@
 // The daemon's event log (GET /events): the last 256 events kept for replay, and live
 // subscribers, each fed through a pipe whose read end goes to the API front. Thread-safe.
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/result.h"
@@ -33,10 +35,15 @@ bool EventMatches(const Event& e, const Json& filters);
 
 class Events {
  public:
+  Events() = default;
+  ~Events();
+  Events(const Events&) = delete;
+  Events& operator=(const Events&) = delete;
   void Publish(Event e);
   // Returns the read end of a pipe that receives, as JSON lines, the matching replayed events
   // from `since_nano` (0 = none) and, unless `until_nano` is in the past, live events until
-  // `until_nano` (0 = forever) or until the reader closes.
+  // `until_nano` (0 = forever) or until the reader closes. A stream with an `until` ends at that
+  // time, whether or not an event comes (a thread, started with the first such stream, closes it).
   Result<UniqueFd> Subscribe(int64_t since_nano, int64_t until_nano, const Json& filters);
 
  private:
@@ -45,7 +52,12 @@ class Events {
     int64_t until_nano;
     Json filters;
   };
+  void ExpireLoop();
+
   std::mutex mu_;
+  std::condition_variable cv_;  // a subscriber with an until arrived, or the end
+  bool stopping_ = false;
+  std::thread expirer_;
   std::deque<Event> recent_;
   std::vector<Subscriber> subscribers_;
 };

@@ -407,18 +407,22 @@ DETAIL="$out" check "namespaces: daemon host $DADDR and client host $CADDR joine
   test "$rc/$rc2" = 0/0
 
 # --- the daemon -------------------------------------------------------------------------------
+# Networks without --subnet (and the default bridge) come from this pool (daemon.json), checked
+# below; the daemon's namespace has no route into it.
+POOL_BASE=10.252.0.0/16
+POOLS_JSON="\"default-address-pools\": [{\"base\": \"$POOL_BASE\", \"size\": 24}]"
 ping_daemon() { curl -sf --max-time 2 --unix-socket "$SOCK" http://x/_ping >/dev/null 2>&1; }
 if [ "$DAEMON" = dockerd ]; then
   # dockerd 20.10 would create /etc/docker/key.json: its trust key stays in the temp dir. Its
   # default bridge and iptables are on: inside the private network namespace they stay there.
-  echo "{\"deprecated-key-path\": \"$T/docker-key.json\"}" >"$T/dockerd.json"
+  echo "{\"deprecated-key-path\": \"$T/docker-key.json\", $POOLS_JSON}" >"$T/dockerd.json"
   NET_TEST_CGROUP_PROCS=$CG_PROCS nsenter -t "$HOLD" -n -m -- python3 -c "$DEATHSIG" SIGTERM /usr/sbin/dockerd --data-root "$T/docker-data" --exec-root "$T/de" \
     --pidfile "$T/docker.pid" -H "unix://$SOCK" --config-file "$T/dockerd.json" \
     --containerd-namespace "$P" --containerd-plugins-namespace "$P-plugins" \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "$CG_PARENT" --storage-driver overlay2 \
     </dev/null >>"$T/daemon.log" 2>&1 &
 else
-  echo '{}' >"$T/daemon.json"
+  echo "{$POOLS_JSON}" >"$T/daemon.json"
   NET_TEST_CGROUP_PROCS=$CG_PROCS nsenter -t "$HOLD" -n -m -- python3 -c "$DEATHSIG" SIGTERM "$MOATD" -H "unix://$SOCK" --data-root "$T/data" --exec-root "$T/exec" \
     --config-file "$T/daemon.json" </dev/null >>"$T/daemon.log" 2>&1 &
 fi
@@ -517,6 +521,8 @@ DETAIL="IPAddress '$ip1', subnet '$sub1', eth0: $eth0" \
   check "docker inspect: NetworkSettings.Networks.$N1.IPAddress in the network's subnet, on eth0" \
   bash -c 'in_subnet() { python3 -c "import ipaddress, sys; sys.exit(ipaddress.ip_address(sys.argv[1]) not in ipaddress.ip_network(sys.argv[2]))" "$1" "$2"; }
            in_subnet "$1" "$2" && grep -q "inet $1/" <<<"$3"' _ "$ip1" "$sub1" "$eth0"
+DETAIL="subnet '$sub1'" check "a network without --subnet: a /24 of daemon.json's default-address-pools ($POOL_BASE)" \
+  bash -c 'python3 -c "import ipaddress, sys; n = ipaddress.ip_network(sys.argv[1]); sys.exit(not (n.prefixlen == 24 and n.subnet_of(ipaddress.ip_network(sys.argv[2]))))" "$1" "$2"' _ "$sub1" "$POOL_BASE"
 gw1=$(dk network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$N1" 2>&1)
 rt=$(timeout 10 "$DOCKER" exec "$P-web1" ip route 2>&1)
 DETAIL="gateway $gw1; $rt" check "a container on a bridge network: default route via the network's gateway" \

@@ -15,6 +15,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "base/embedded.h"
@@ -22,6 +24,7 @@
 #include "base/strings.h"
 #include "base/sys/fs.h"
 #include "base/sys/socket.h"
+#include "cgroups/manager.h"
 #include "daemon/api/http.h"
 #include "daemon/common/json.h"
 #include "daemon/core/container_internal.h"
@@ -138,6 +141,22 @@ Result<void> ApplyConfigFile(const std::string& path, Options* o, const CLI::App
   }
   if (auto it = log_opts.find("max-file"); it != log_opts.end()) o->log_max_files = std::atoi(it->second.c_str());
   return {};
+}
+
+// The containers' parent cgroup ("moat" under moatd's own cgroup, made by moat-runtime) goes
+// with the daemon when no container is left in it: rmdir removes only an empty directory, so
+// containers kept running across a restart keep theirs.
+void RemoveEmptyCgroupParent(const std::string& parent) {
+  auto layout = cgroups::DetectLayout();
+  if (!layout) return;
+  std::set<std::string> dirs;
+  auto self = [&](const std::string& key) {
+    auto it = layout->self.find(key);
+    return it == layout->self.end() ? std::string("/") : it->second;
+  };
+  for (const auto& [controller, mount] : layout->v1_mounts) dirs.insert(mount + self(controller) + "/" + parent);
+  if (!layout->unified_root.empty()) dirs.insert(layout->unified_root + self("") + "/" + parent);
+  for (const auto& d : dirs) ::rmdir(d.c_str());
 }
 
 Result<std::string> SocketPath(const std::string& host) {
@@ -394,6 +413,7 @@ int Main(int argc, char** argv) {
   kill(front_pid, SIGKILL);
   waitpid(front_pid, nullptr, 0);
   ::unlink(sock_path->c_str());
+  RemoveEmptyCgroupParent(paths.cgroup_parent);
   _exit(0);  // request threads may still be blocked on waits: they end with the process
 }
 

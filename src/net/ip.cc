@@ -7,12 +7,18 @@
 #include <algorithm>
 #include <cstring>
 
+#include "net/ip_bits.h"
+
 namespace moat::net {
 namespace {
 
 static_assert(AF_INET == 2 && AF_INET6 == 10, "IpAddr::IsV4 hard-codes AF_INET");
 
-using U128 = unsigned __int128;
+using internal::U128;
+using internal::MaxBits;
+using internal::ToU128;
+using internal::FromU128;
+using internal::LowMask;
 
 // Error messages quote the caller's text; keep them one short printable line even when the
 // text is hostile (an API request body).
@@ -35,31 +41,6 @@ std::string Quote(std::string_view text) {
   return out;
 }
 
-int MaxBits(const IpAddr& a) { return a.IsV4() ? 32 : 128; }
-
-U128 ToU128(const IpAddr& a) {
-  U128 v = 0;
-  for (size_t i = 0; i < a.Length(); ++i) v = (v << 8) | a.bytes[i];
-  return v;
-}
-
-IpAddr FromU128(int family, U128 v) {
-  IpAddr a;
-  a.family = family;
-  size_t n = a.Length();
-  for (size_t i = 0; i < n; ++i) {
-    a.bytes[n - 1 - i] = static_cast<uint8_t>(v & 0xff);
-    v >>= 8;
-  }
-  return a;
-}
-
-// The low `bits` bits set; `bits` may be 0..128.
-U128 LowMask(int bits) {
-  if (bits <= 0) return 0;
-  if (bits >= 128) return ~U128{0};
-  return (U128{1} << bits) - 1;
-}
 
 // Strict decimal prefix length: digits only, no sign, no leading zero (as Go's netip).
 bool ParseLen(std::string_view s, int max, int* out) {

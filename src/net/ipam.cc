@@ -4,35 +4,17 @@
 
 #include <cctype>
 
+#include "net/ip_bits.h"
+
 namespace moat::net {
 namespace {
 
-using U128 = unsigned __int128;
+using internal::U128;
+using internal::MaxBits;
+using internal::ToU128;
+using internal::FromU128;
+using internal::LowMask;
 
-int MaxBits(const IpAddr& a) { return a.IsV4() ? 32 : 128; }
-
-U128 ToU128(const IpAddr& a) {
-  U128 v = 0;
-  for (size_t i = 0; i < a.Length(); ++i) v = (v << 8) | a.bytes[i];
-  return v;
-}
-
-IpAddr FromU128(int family, U128 v) {
-  IpAddr a;
-  a.family = family;
-  size_t n = a.Length();
-  for (size_t i = 0; i < n; ++i) {
-    a.bytes[n - 1 - i] = static_cast<uint8_t>(v & 0xff);
-    v >>= 8;
-  }
-  return a;
-}
-
-U128 LowMask(int bits) {
-  if (bits <= 0) return 0;
-  if (bits >= 128) return ~U128{0};
-  return (U128{1} << bits) - 1;
-}
 
 // The first free subnet of one pool, or nullopt. Candidates are walked in address order, but
 // a taken prefix at least as large as a candidate is skipped in one step, so the work is

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "base/log.h"
 #include "base/strings.h"
@@ -145,12 +144,6 @@ Result<std::pair<UniqueFd, uint16_t>> HoldPort(const std::string& proto, const n
 
 std::string ShortHex(size_t n) { return RandomId().substr(0, n); }
 
-Result<void> WriteProcSys(const std::string& path, const std::string& value) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd) return FailErrno("open %s", path.c_str());
-  if (::write(fd.get(), value.data(), value.size()) < 0) return FailErrno("write %s", path.c_str());
-  return {};
-}
 
 bool Matches(const Json& filters, const char* key, const std::string& value, bool prefix = false) {
   if (!filters.contains(key)) return true;
@@ -352,20 +345,20 @@ Result<void> Networks::EnsureBridge(Network& n, std::unique_lock<std::mutex>& lo
   }
   if (n.subnet6 && n.gateway6) {
     // No duplicate address detection on Moat's own addresses: the gateway works at once.
-    (void)WriteProcSys("/proc/sys/net/ipv6/conf/" + n.bridge + "/accept_dad", "0");
-    (void)WriteProcSys("/proc/sys/net/ipv6/conf/" + n.bridge + "/disable_ipv6", "0");
+    (void)sys::WriteFile("/proc/sys/net/ipv6/conf/" + n.bridge + "/accept_dad", "0");
+    (void)sys::WriteFile("/proc/sys/net/ipv6/conf/" + n.bridge + "/disable_ipv6", "0");
     net::IpPrefix gw6{*n.gateway6, n.subnet6->len};
     bool present6 = has && std::find(has->begin(), has->end(), gw6) != has->end();
     if (!present6) {
       if (auto r = nl.AddAddress(n.bridge, gw6); !r && r.error().kind != ErrorKind::kAlreadyExists) return r;
     }
-    (void)WriteProcSys("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+    (void)sys::WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", "1");
   }
   MOAT_TRY(nl.SetUp(n.bridge, true));
   if (!n.internal) {
     // The host's own connections to ports published on 127.0.0.1 leave through the bridge with a
     // loopback source; the firewall's guard drops any other 127/8 traffic (CVE-2020-8558).
-    (void)WriteProcSys("/proc/sys/net/ipv4/conf/" + n.bridge + "/route_localnet", "1");
+    (void)sys::WriteFile("/proc/sys/net/ipv4/conf/" + n.bridge + "/route_localnet", "1");
   }
   net::NetworkRules rules;
   rules.bridge = n.bridge;
@@ -400,7 +393,7 @@ Result<void> Networks::Init() {
     MOAT_LOG(kWarning, "nftables unavailable, no NAT, published ports or isolation: %s",
              fw.error().message.c_str());
   }
-  if (auto r = WriteProcSys("/proc/sys/net/ipv4/ip_forward", "1"); !r) {
+  if (auto r = sys::WriteFile("/proc/sys/net/ipv4/ip_forward", "1"); !r) {
     MOAT_LOG(kWarning, "ip_forward: %s", r.error().message.c_str());
   }
   for (const auto& ns_text : HostNameservers()) {
@@ -939,9 +932,13 @@ Result<void> Networks::Join(Network& n, const ContainerNetInfo& c, const Endpoin
     std::lock_guard lock(mu_);
     n.endpoints.erase(c.id);
   };
-  e.mac = ep.mac.empty() && (c.spec->mac_address.empty() || !primary) ? net::MacForIp(e.ip) : std::array<uint8_t, 6>{};
-  if (!ep.mac.empty() || (primary && !c.spec->mac_address.empty())) {
-    auto mac = net::ParseMac(!ep.mac.empty() ? ep.mac : c.spec->mac_address);
+  // Docker's MAC derived from the address, unless this endpoint (or, for the primary network,
+  // the container) asks for one.
+  std::string want_mac = !ep.mac.empty() ? ep.mac : primary ? c.spec->mac_address : "";
+  if (want_mac.empty()) {
+    e.mac = net::MacForIp(e.ip);
+  } else {
+    auto mac = net::ParseMac(want_mac);
     if (!mac) {
       release();
       return Fail(mac.error());
@@ -953,8 +950,8 @@ Result<void> Networks::Join(Network& n, const ContainerNetInfo& c, const Endpoin
     if (e.ip6) {
       // The container's IPv6 addresses without duplicate address detection (usable at once).
       (void)net::InNetns(netns_fd, [] {
-        (void)WriteProcSys("/proc/sys/net/ipv6/conf/all/accept_dad", "0");
-        (void)WriteProcSys("/proc/sys/net/ipv6/conf/default/accept_dad", "0");
+        (void)sys::WriteFile("/proc/sys/net/ipv6/conf/all/accept_dad", "0");
+        (void)sys::WriteFile("/proc/sys/net/ipv6/conf/default/accept_dad", "0");
         return Result<void>{};
       });
     }
@@ -1047,14 +1044,6 @@ void Networks::Leave(Network& n, const std::string& container_id, bool delete_li
 }
 
 Result<Sandbox> Networks::SetUp(const ContainerNetInfo& c) {
-  auto t0 = std::chrono::steady_clock::now();
-  struct Timer {
-    std::chrono::steady_clock::time_point t0;
-    ~Timer() {
-      MOAT_LOG(kDebug, "TIMING setup %.2f ms",
-               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-  } timer{t0};
   const ContainerSpec& s = *c.spec;
   Sandbox sb;
   std::string path = NetnsPath(c.id);
@@ -1126,10 +1115,12 @@ Result<Sandbox> Networks::SetUp(const ContainerNetInfo& c) {
   sb.hosts = hosts;
   std::string resolv;
   auto host_text = sys::ReadFile("/etc/resolv.conf").value_or("");
-  std::vector<std::string> search, options;
+  std::vector<std::string> search, options, host_servers;
   for (const auto& line : StrSplit(host_text, '\n')) {
     auto words = StrSplit(line, ' ');
-    if (words.size() >= 2 && (words[0] == "search" || words[0] == "domain")) {
+    if (words.size() >= 2 && words[0] == "nameserver") {
+      host_servers.push_back(words[1]);
+    } else if (words.size() >= 2 && (words[0] == "search" || words[0] == "domain")) {
       search.assign(words.begin() + 1, words.end());
     } else if (words.size() >= 2 && words[0] == "options") {
       options.assign(words.begin() + 1, words.end());
@@ -1144,7 +1135,7 @@ Result<Sandbox> Networks::SetUp(const ContainerNetInfo& c) {
   } else if (!s.dns.empty()) {
     servers = s.dns;
   } else {
-    for (const auto& ns_text : HostNameservers()) {
+    for (const auto& ns_text : host_servers) {
       auto a = net::IpAddr::Parse(ns_text);
       if (a && a->IsLoopback()) {
         // A loopback resolver of the host is not reachable from the container: the default
@@ -1157,9 +1148,12 @@ Result<Sandbox> Networks::SetUp(const ContainerNetInfo& c) {
     }
     if (joined.empty()) servers.clear();
   }
-  std::sort(servers.begin(), servers.end());
-  servers.erase(std::unique(servers.begin(), servers.end()), servers.end());
-  for (const auto& sv : servers) resolv += "nameserver " + sv + "\n";
+  // The order is the resolver's order: duplicates (several loopback servers) go, the rest stays.
+  std::vector<std::string> unique_servers;
+  for (const auto& sv : servers) {
+    if (std::find(unique_servers.begin(), unique_servers.end(), sv) == unique_servers.end()) unique_servers.push_back(sv);
+  }
+  for (const auto& sv : unique_servers) resolv += "nameserver " + sv + "\n";
   if (!search.empty()) resolv += "search " + StrJoin(search, " ") + "\n";
   if (!options.empty()) resolv += "options " + StrJoin(options, " ") + "\n";
   if (embedded && !s.dns.empty()) resolv += "# ExtServers: [" + StrJoin(s.dns, " ") + "]\n";
@@ -1168,13 +1162,6 @@ Result<Sandbox> Networks::SetUp(const ContainerNetInfo& c) {
 }
 
 void Networks::TearDown(const std::string& container_id) {
-  struct Timer {
-    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-    ~Timer() {
-      MOAT_LOG(kDebug, "TIMING teardown %.2f ms",
-               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-  } timer;
   std::vector<std::shared_ptr<Network>> nets;
   {
     std::lock_guard lock(mu_);

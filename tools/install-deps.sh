@@ -27,6 +27,12 @@ PACKAGES=(
   docker.io python3-docker docker-compose
   # docker run --init: tini-static is bind-mounted as the container's init
   tini
+  # images from registries (issue #4): libcurl for the distribution client; tests start Debian's
+  # docker-registry on 127.0.0.1 (htpasswd from apache2-utils for its basic auth) and cross-check
+  # with skopeo; bench/image.sh compares with umoci
+  libcurl4-openssl-dev docker-registry apache2-utils skopeo umoci
+  # fuzzing (fuzz/): clang's libFuzzer with ASan and UBSan
+  clang libclang-rt-14-dev
 )
 
 missing=()

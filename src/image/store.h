@@ -101,6 +101,46 @@ struct StoreOptions {
   uint64_t max_compression_ratio = 1000;   // uncompressed / compressed
   // If true, the extractor does not chown (rootless / unit tests); otherwise it keeps uid/gid.
   bool no_chown = false;
+  // Registries (Pull/Push/CheckAuth). Registries reached over plain HTTP: "host:port" or
+  // "host" entries and CIDRs ("10.0.0.0/8") as daemon.json's "insecure-registries"; loopback
+  // registries (localhost, 127.0.0.0/8, ::1) are always allowed plain HTTP, as Docker does.
+  std::vector<std::string> insecure_registries;
+  // Per-registry CAs and client certificates: <certs_dir>/<host[:port]>/ca.crt, client.cert,
+  // client.key (Docker's /etc/docker/certs.d layout). The system CAs are always trusted.
+  std::string certs_dir = "/etc/moat/certs.d";
+};
+
+// Credentials for one registry, as the Engine API's X-Registry-Auth / POST /auth carry them.
+// All empty: anonymous (the Bearer token flow still runs, without credentials).
+struct RegistryAuth {
+  std::string username;
+  std::string password;
+  std::string identity_token;  // OAuth2 refresh token, used instead of username/password
+  std::string registry_token;  // a ready Bearer token, sent as is
+  std::string server_address;  // "localhost:5000", "https://index.docker.io/v1/"; informative
+};
+
+// One line of Docker's JSON progress stream for pull/push:
+//   {"status":"Downloading","progressDetail":{"current":1024,"total":4096},"id":"a3ed95caeb02"}
+// `id` is the short (12 hex) layer digest, or empty for whole-image lines such as
+// "Pulling from library/busybox", "Digest: sha256:...", "Status: Downloaded newer image for ...".
+struct ProgressEvent {
+  std::string id;
+  std::string status;    // "Pulling fs layer", "Waiting", "Downloading", "Verifying Checksum",
+                         // "Download complete", "Extracting", "Pull complete", "Already exists",
+                         // "Preparing", "Pushing", "Pushed", "Layer already exists", "Mounted from x"
+  int64_t current = -1;  // bytes; -1: no progressDetail
+  int64_t total = -1;
+};
+using ProgressFn = std::function<void(const ProgressEvent&)>;
+
+struct PullOptions {
+  RegistryAuth auth;
+  // The platform to choose from a manifest list / OCI index; empty: the host's
+  // (linux/amd64 here). `variant` matters for arm ("v7", "v8").
+  std::string os;
+  std::string architecture;
+  std::string variant;
 };
 
 // What Store::Load added.
@@ -173,6 +213,30 @@ class Store {
   // config JSON.
   Result<Image> CommitImage(const std::string& parent_id, int layer_fd,
                             const CommitOptions& options, const std::optional<Reference>& tag);
+
+  // `docker pull` from the registry named by `ref` (docker.io when the repo has no host part).
+  // Resolves the tag (or digest) to a manifest, choosing `options`' platform from an index;
+  // fetches the config and the layers not already in the store concurrently, each verified
+  // against its digest and size while it streams, and extracts each through moat-extract as it
+  // arrives. Interrupted transfers are retried and resumed with Range. The image becomes visible
+  // (and `ref`'s tag moves to it) only when everything is verified; a failure leaves nothing but
+  // complete, verified blobs. Errors: kNotFound "manifest unknown" / "pull access denied for x,
+  // repository does not exist or may require 'docker login'", kPermissionDenied for bad
+  // credentials, kInvalidArgument naming the blob whose digest, size or media type is wrong,
+  // kUnavailable for a registry that cannot be reached.
+  Result<Image> Pull(const Reference& ref, const PullOptions& options, const ProgressFn& progress);
+
+  // `docker push` of the image tagged `ref` (must have a tag or digest that resolves locally)
+  // to its registry: blobs the registry has are skipped (HEAD), blobs in another repository of
+  // the same registry are cross-mounted, the rest uploaded in chunks; then the manifest (Docker
+  // schema 2 if the image was loaded so, else OCI) is PUT. Returns the manifest digest.
+  Result<std::string> Push(const Reference& ref, const RegistryAuth& auth,
+                           const ProgressFn& progress);
+
+  // POST /auth: checks `auth` against the registry `auth.server_address` (empty: docker.io) by
+  // running the token flow once. Returns an identity token if the registry gave one (else "").
+  // kPermissionDenied for bad credentials.
+  Result<std::string> CheckAuth(const RegistryAuth& auth);
 
   // Extracts the plain tar read from `tar_fd` into the directory `dir_fd` (both remain owned by
   // the caller) with moat-extract (`docker cp` into a container). kRoot: every file is owned by

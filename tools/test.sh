@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs, builds, and runs every test: unit tests and the privileged integration tests
-# (root, real kernel). Exit status is ctest's.
+# (root, real kernel), then every libFuzzer target briefly (fuzz/run.sh). Fails when either fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 bash tools/build.sh
 cd build
 ctest --output-on-failure --timeout 300 -j2 "$@"
+(cd .. && MOAT_FUZZ_SECONDS=15 bash fuzz/run.sh)  # libFuzzer targets, ASan+UBSan (fuzz/README.md)

@@ -19,6 +19,9 @@ std::string StrJoin(const std::vector<std::string>& parts, std::string_view sep)
 std::string_view TrimWhitespace(std::string_view s);
 bool StartsWith(std::string_view s, std::string_view prefix);
 
+// Well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+
 // Strict decimal parsing: the whole string must be a number in range.
 std::optional<int64_t> ParseInt64(std::string_view s);
 std::optional<uint64_t> ParseUint64(std::string_view s);

@@ -3,6 +3,7 @@
 
 #include "cli/api_client.h"
 
+#include <netdb.h>
 #include <sys/socket.h>
 
 #include <boost/asio/local/stream_protocol.hpp>
@@ -12,11 +13,15 @@
 #include <cctype>
 #include <cstdio>
 #include <limits>
+#include <thread>
 
 #include "base/strings.h"
 #include "base/sys/fs.h"
 #include "base/sys/fdio.h"
+#include "base/sys/inet.h"
 #include "base/sys/socket.h"
+#include "base/sys/socket_io.h"
+#include "daemon/api/tls.h"
 
 namespace moat::cli {
 namespace {
@@ -110,23 +115,83 @@ std::string Response::Header(const std::string& lower_name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
+namespace {
+
+// "tcp://host:port" -> host (brackets removed) and port (2376 when absent).
+Result<std::pair<std::string, std::string>> SplitTcp(const std::string& uri) {
+  std::string rest = uri.substr(strlen("tcp://"));
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  std::string host, port;
+  if (!rest.empty() && rest[0] == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string::npos) return Fail(ErrorKind::kInvalidArgument, "daemon address %s: unclosed [", uri.c_str());
+    host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size()) {
+      if (rest[close + 1] != ':') return Fail(ErrorKind::kInvalidArgument, "daemon address %s: expected :port", uri.c_str());
+      port = rest.substr(close + 2);
+    }
+  } else {
+    size_t colon = rest.rfind(':');
+    host = rest.substr(0, colon);
+    if (colon != std::string::npos) port = rest.substr(colon + 1);
+  }
+  if (port.empty()) port = "2376";
+  auto n = ParseInt64(port);
+  if (host.empty() || host.find('/') != std::string::npos || !n || *n < 1 || *n > 65535)
+    return Fail(ErrorKind::kInvalidArgument, "daemon address %s: expected tcp://host:port", uri.c_str());
+  return std::make_pair(host, port);
+}
+
+}  // namespace
+
 Result<std::string> ResolveHost(const std::string& flag, const char* moat_host_env,
-                                const char* docker_host_env) {
+                                const char* docker_host_env, const char* docker_tls_verify_env) {
   std::string host;
+  bool docker_tls = docker_tls_verify_env != nullptr && *docker_tls_verify_env != '\0';
   if (!flag.empty()) {
     host = flag;
   } else if (moat_host_env != nullptr && *moat_host_env != '\0') {
     host = moat_host_env;
-  } else if (docker_host_env != nullptr && StartsWith(docker_host_env, "unix://")) {
+  } else if (docker_host_env != nullptr &&
+             (StartsWith(docker_host_env, "unix://") ||
+              (docker_tls && StartsWith(docker_host_env, "tcp://")))) {
     host = docker_host_env;
   } else {
     host = kDefaultHost;
   }
+  if (StartsWith(host, "tcp://")) {
+    MOAT_ASSIGN_OR_RETURN(auto hp, SplitTcp(host));
+    bool v6 = hp.first.find(':') != std::string::npos;
+    return "tcp://" + (v6 ? "[" + hp.first + "]" : hp.first) + ":" + hp.second;
+  }
   if (!StartsWith(host, "unix://") || host.size() <= strlen("unix://"))
     return Fail(ErrorKind::kInvalidArgument,
-                "unsupported daemon address %s: moat speaks only to unix:///path sockets",
+                "unsupported daemon address %s: moat speaks to unix:///path sockets and to "
+                "tcp://host:port with TLS",
                 host.c_str());
   return host;
+}
+
+ClientTls ResolveTls(const ClientTls& flags) {
+  ClientTls out = flags;
+  std::string dir;
+  if (const char* p = getenv("DOCKER_CERT_PATH"); p && *p) {
+    dir = p;
+  } else if (const char* home = getenv("HOME"); home && *home) {
+    dir = std::string(home) + "/.docker";
+  }
+  auto pick = [&](std::string* f, const char* env, const char* name) {
+    if (!f->empty()) return;
+    if (const char* v = getenv(env); v && *v) {
+      *f = v;
+    } else if (!dir.empty()) {
+      *f = dir + "/" + name;
+    }
+  };
+  pick(&out.ca, "MOAT_TLSCACERT", "ca.pem");
+  pick(&out.cert, "MOAT_TLSCERT", "cert.pem");
+  pick(&out.key, "MOAT_TLSKEY", "key.pem");
+  return out;
 }
 
 std::string NegotiateVersion(std::string_view client, std::string_view daemon) {
@@ -159,20 +224,109 @@ struct ApiClient::Impl {
   asio::io_context io;
   std::optional<Socket> keepalive;
   beast::flat_buffer keepalive_buf;
+  const ApiClient* client = nullptr;
+  std::shared_ptr<const tls::Context> tls;  // loaded on the first tcp:// connection
 
-  Result<Socket> Connect(const std::string& path, const std::string& host) {
-    auto fd = sys::ConnectUnix(path);
-    if (!fd.has_value()) return Fail(ConnectError(host));
+  Result<Socket> Connect() {
+    UniqueFd fd;
+    if (client->tcp_host_.empty()) {
+      auto unix_fd = sys::ConnectUnix(client->socket_path_);
+      if (!unix_fd.has_value()) return Fail(ConnectError(client->host_));
+      fd = std::move(*unix_fd);
+    } else {
+      MOAT_ASSIGN_OR_RETURN(fd, ConnectTls());
+    }
     Socket sock(io);
     beast::error_code ec;
-    sock.assign(asio::local::stream_protocol(), fd->release(), ec);
+    sock.assign(asio::local::stream_protocol(), fd.release(), ec);
     if (ec) return Fail(IoError("assign socket", ec));
     return sock;
   }
+
+  // TCP connect, TLS handshake, and a relay thread between the TLS stream and one end of a
+  // socketpair; returns the other end. The thread owns the TCP socket and ends when both
+  // directions are done or the returned end is closed.
+  Result<UniqueFd> ConnectTls() {
+    const std::string& uri = client->host_;
+    if (!tls) {
+      const ClientTls& f = client->tls_;
+      auto ctx = tls::Context::Load(tls::Role::kClient, {f.ca, f.cert, f.key});
+      if (!ctx) {
+        return Fail(ErrorKind::kInvalidArgument,
+                    "%s: moat needs a CA, a client certificate and its key to reach a daemon "
+                    "over TCP (--tlscacert, --tlscert, --tlskey, or ca.pem, cert.pem and key.pem "
+                    "in $DOCKER_CERT_PATH or ~/.docker): %s",
+                    uri.c_str(), ctx.error().message.c_str());
+      }
+      tls = std::move(*ctx);
+    }
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(client->tcp_host_.c_str(), client->tcp_port_.c_str(), &hints, &res);
+    if (rc != 0)
+      return Fail(ErrorKind::kUnavailable, "Cannot connect to the Moat daemon at %s: %s", uri.c_str(),
+                  gai_strerror(rc));
+    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(res, freeaddrinfo);
+    UniqueFd sock;
+    int err = 0;
+    for (const addrinfo* p = res; p && !sock; p = p->ai_next) {
+      auto s = sys::socket(p->ai_family, SOCK_STREAM, 0);
+      if (!s) continue;
+      // One connect(2); no wrapper exists for TCP (sys::ConnectUnix is AF_UNIX only).
+      int r;
+      do r = ::connect(s->get(), p->ai_addr, p->ai_addrlen);
+      while (r != 0 && errno == EINTR);
+      if (r == 0) {
+        sock = std::move(*s);
+      } else {
+        err = errno;
+      }
+    }
+    if (!sock)
+      return Fail(ErrorKind::kUnavailable, "Cannot connect to the Moat daemon at %s: %s. Is moatd running?",
+                  uri.c_str(), strerror(err));
+    auto conn = tls::Connection::Connect(tls, sock.get(), client->tcp_host_, 30000);
+    if (!conn) {
+      Error e = conn.error();
+      e.message = StrFormat("TLS connection to %s: %s", uri.c_str(), e.message.c_str());
+      return Fail(std::move(e));
+    }
+    MOAT_ASSIGN_OR_RETURN(auto pair, sys::socketpair(SOCK_STREAM));
+    struct Relay {
+      UniqueFd tcp;
+      std::unique_ptr<tls::Connection> conn;
+      UniqueFd end;
+    };
+    auto relay = std::make_shared<Relay>(Relay{std::move(sock), std::move(*conn), std::move(pair.second)});
+    // Detached: it outlives this client when a hijacked fd is handed out; OpenSSL was set up
+    // without an atexit handler, so exit() with relays running is safe.
+    std::thread([relay] {
+      relay->conn->Relay(relay->end.get());
+      (void)sys::shutdown(relay->end.get(), SHUT_RDWR);
+    }).detach();
+    return std::move(pair.first);
+  }
 };
 
-ApiClient::ApiClient(std::string host) : host_(std::move(host)), impl_(std::make_unique<Impl>()) {
-  socket_path_ = host_.substr(strlen("unix://"));
+ApiClient::ApiClient(std::string host) : ApiClient(std::move(host), ResolveTls({})) {}
+
+ApiClient::ApiClient(std::string host, ClientTls tls)
+    : host_(std::move(host)), tls_(std::move(tls)), impl_(std::make_unique<Impl>()) {
+  impl_->client = this;
+  if (StartsWith(host_, "tcp://")) {
+    if (auto hp = SplitTcp(host_)) {
+      tcp_host_ = hp->first;
+      tcp_port_ = hp->second;
+    } else {
+      tcp_host_ = "invalid";  // ResolveHost rejects these first
+      tcp_port_ = "0";
+    }
+  } else {
+    socket_path_ = host_.substr(strlen("unix://"));
+  }
 }
 
 ApiClient::~ApiClient() = default;
@@ -186,7 +340,7 @@ Result<void> ApiClient::Negotiate() {
   std::string saved = version_;
   auto head = [&](std::string_view method) -> Result<Response> {
     if (!impl_->keepalive) {
-      MOAT_ASSIGN_OR_RETURN(Socket s, impl_->Connect(socket_path_, host_));
+      MOAT_ASSIGN_OR_RETURN(Socket s, impl_->Connect());
       impl_->keepalive.emplace(std::move(s));
     }
     auto req = MakeRequest(method, "/_ping", {}, {});
@@ -222,7 +376,7 @@ Result<Response> ApiClient::Call(std::string_view method, std::string_view path,
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = impl_->keepalive.has_value();
     if (!reused) {
-      MOAT_ASSIGN_OR_RETURN(Socket s, impl_->Connect(socket_path_, host_));
+      MOAT_ASSIGN_OR_RETURN(Socket s, impl_->Connect());
       impl_->keepalive.emplace(std::move(s));
       impl_->keepalive_buf.clear();
     }
@@ -268,9 +422,11 @@ Result<void> ApiClient::CallOk(std::string_view method, std::string_view path, c
 }
 
 Result<void> ApiClient::Stream(std::string_view method, std::string_view path,
-                               std::string_view body, const BodySink& sink) {
-  MOAT_ASSIGN_OR_RETURN(Socket sock, impl_->Connect(socket_path_, host_));
+                               std::string_view body, const BodySink& sink,
+                               const std::vector<std::pair<std::string, std::string>>& headers) {
+  MOAT_ASSIGN_OR_RETURN(Socket sock, impl_->Connect());
   auto req = MakeRequest(method, VersionedPath(path), body, "application/json");
+  for (const auto& [name, value] : headers) req.set(name, value);
   beast::error_code ec;
   http::write(sock, req, ec);
   if (ec) return Fail(IoError("send request", ec));
@@ -292,7 +448,7 @@ Result<void> ApiClient::Stream(std::string_view method, std::string_view path,
 Result<void> ApiClient::Upload(std::string_view method, std::string_view path, int in_fd,
                                std::string_view content_type, const BodySink& sink,
                                const std::function<void(uint64_t)>& progress) {
-  MOAT_ASSIGN_OR_RETURN(Socket sock, impl_->Connect(socket_path_, host_));
+  MOAT_ASSIGN_OR_RETURN(Socket sock, impl_->Connect());
   http::request<http::empty_body> req;
   req.method_string(beast::string_view(method.data(), method.size()));
   req.target(VersionedPath(path));
@@ -364,7 +520,7 @@ class BeastPending : public PendingResponse {
 Result<std::unique_ptr<PendingResponse>> ApiClient::Begin(std::string_view method,
                                                           std::string_view path,
                                                           std::string_view body) {
-  MOAT_ASSIGN_OR_RETURN(Socket sock, impl_->Connect(socket_path_, host_));
+  MOAT_ASSIGN_OR_RETURN(Socket sock, impl_->Connect());
   auto req = MakeRequest(method, VersionedPath(path), body, "application/json");
   beast::error_code ec;
   http::write(sock, req, ec);
@@ -375,7 +531,7 @@ Result<std::unique_ptr<PendingResponse>> ApiClient::Begin(std::string_view metho
 }
 
 Result<Hijacked> ApiClient::Hijack(std::string_view path, std::string_view body) {
-  MOAT_ASSIGN_OR_RETURN(Socket sock, impl_->Connect(socket_path_, host_));
+  MOAT_ASSIGN_OR_RETURN(Socket sock, impl_->Connect());
   auto req = MakeRequest("POST", VersionedPath(path), body,
                          body.empty() ? "text/plain" : "application/json");
   req.set(http::field::connection, "Upgrade");

@@ -1,6 +1,9 @@
 #pragma once
 
-// A synchronous client of the Engine API (Docker-compatible) on a UNIX stream socket.
+// A synchronous client of the Engine API (Docker-compatible) on a UNIX stream socket, or over
+// TCP with TLS and a client certificate (moatd serves TCP no other way). A TLS connection is
+// relayed to an AF_UNIX socketpair by a thread of its own (daemon/api/tls.h), so everything
+// below, hijacked streams included, works on an ordinary socket fd.
 // api_client.cc is the only Boost.Beast user of the CLI. Not thread-safe: one caller thread.
 // Every method returning Result fails with:
 //   kUnavailable   the socket cannot be reached; the message is the user-facing
@@ -28,10 +31,24 @@ inline constexpr const char* kDefaultHost = "unix:///run/moat/moat.sock";
 inline constexpr const char* kClientApiVersion = "1.47";
 
 // Picks the daemon address: -H flag, else $MOAT_HOST, else $DOCKER_HOST when it is a unix://
-// URI, else kDefaultHost. Empty strings count as unset. Returns the "unix:///path" URI;
-// kInvalidArgument for a scheme other than unix://.
+// URI (or a tcp:// one with $DOCKER_TLS_VERIFY set), else kDefaultHost. Empty strings count as
+// unset. Returns the "unix:///path" or "tcp://host:port" URI (port 2376 when none is given);
+// kInvalidArgument for another scheme.
 Result<std::string> ResolveHost(const std::string& flag, const char* moat_host_env,
-                                const char* docker_host_env);
+                                const char* docker_host_env,
+                                const char* docker_tls_verify_env = nullptr);
+
+// The client's TLS files for tcp:// hosts (TLS is always used there, and the server is always
+// verified: against `ca`, and its certificate must name the host).
+struct ClientTls {
+  std::string ca;
+  std::string cert;
+  std::string key;
+};
+// Flags over the environment: each of --tlscacert/--tlscert/--tlskey (`flags`, "" = unset),
+// else $MOAT_TLSCACERT/$MOAT_TLSCERT/$MOAT_TLSKEY, else ca.pem/cert.pem/key.pem in
+// $DOCKER_CERT_PATH, else in ~/.docker (as the docker CLI).
+ClientTls ResolveTls(const ClientTls& flags);
 
 // min(client, daemon) of two "1.NN" versions; the client's when `daemon` is empty or malformed
 // below 1.24 is not special-cased (the daemon decides what it accepts).
@@ -70,8 +87,10 @@ class PendingResponse {
 
 class ApiClient {
  public:
-  // `host` is a unix:// URI as from ResolveHost. Connects lazily.
+  // `host` is a unix:// or tcp:// URI as from ResolveHost. Connects lazily. For tcp://, the
+  // TLS files are ResolveTls({}) (the environment; moat's --tls* flags set it).
   explicit ApiClient(std::string host);
+  ApiClient(std::string host, ClientTls tls);
   ~ApiClient();
   ApiClient(const ApiClient&) = delete;
   ApiClient& operator=(const ApiClient&) = delete;
@@ -98,9 +117,11 @@ class ApiClient {
 
   // A request on its own connection whose response body is passed to `sink` as it arrives
   // (chunked streams: logs -f, events, stats, save, load progress). A non-2xx status is
-  // returned as the daemon error after reading the body.
+  // returned as the daemon error after reading the body. `headers` are sent as well
+  // (X-Registry-Auth for pull/push).
   Result<void> Stream(std::string_view method, std::string_view path, std::string_view body,
-                      const BodySink& sink);
+                      const BodySink& sink,
+                      const std::vector<std::pair<std::string, std::string>>& headers = {});
   // Sends the request body from `in_fd` (remains owned by the caller) chunked, then streams
   // the response to `sink` as Stream does. `progress` gets the byte count sent so far.
   Result<void> Upload(std::string_view method, std::string_view path, int in_fd,
@@ -117,7 +138,10 @@ class ApiClient {
   std::string VersionedPath(std::string_view path) const;
 
   std::string host_;
-  std::string socket_path_;
+  std::string socket_path_;  // unix://
+  std::string tcp_host_;     // tcp:// host (no brackets) and port
+  std::string tcp_port_;
+  ClientTls tls_;
   std::string version_ = kClientApiVersion;
   std::string daemon_version_;
   std::unique_ptr<Impl> impl_;

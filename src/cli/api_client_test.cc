@@ -145,7 +145,7 @@ TEST(ApiClientTest, ResolveHostOrder) {
   EXPECT_EQ(*ResolveHost("", "", "unix:///docker.sock"), "unix:///docker.sock");
   EXPECT_EQ(*ResolveHost("", nullptr, "tcp://1.2.3.4:2375"), kDefaultHost);
   EXPECT_EQ(*ResolveHost("", nullptr, nullptr), "unix:///run/moat/moat.sock");
-  auto bad = ResolveHost("tcp://127.0.0.1:2375", nullptr, nullptr);
+  auto bad = ResolveHost("ssh://127.0.0.1:2375", nullptr, nullptr);
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().kind, ErrorKind::kInvalidArgument);
 }

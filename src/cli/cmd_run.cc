@@ -119,38 +119,9 @@ void FinishFlags(RunCmd* r) {
   if (r->pids_limit_opt->count() > 0) r->flags.pids_limit = r->pids_limit;
 }
 
-// Pulls `image` with a plain status line per message (no registry auth: `{}`).
-Result<void> Pull(ApiClient* c, const std::string& image) {
-  std::string repo = image, tag = "latest";
-  size_t at = image.find('@');
-  size_t colon = image.rfind(':');
-  if (at != std::string::npos) {
-    repo = image.substr(0, at);
-    tag = image.substr(at + 1);
-  } else if (colon != std::string::npos && image.find('/', colon) == std::string::npos) {
-    repo = image.substr(0, colon);
-    tag = image.substr(colon + 1);
-  }
-  std::string pending, error;
-  MOAT_TRY(c->Stream("POST", "/images/create" + Query({{"fromImage", repo}, {"tag", tag}}), {},
-                     [&](std::string_view d) -> Result<void> {
-                       pending.append(d);
-                       size_t nl;
-                       while ((nl = pending.find('\n')) != std::string::npos) {
-                         std::string line = pending.substr(0, nl);
-                         pending.erase(0, nl + 1);
-                         if (TrimWhitespace(line).empty()) continue;
-                         MOAT_ASSIGN_OR_RETURN(Json m, ParseJson(line));
-                         if (!GetString(m, "error").empty()) error = GetString(m, "error");
-                         std::string st = GetString(m, "status"), id = GetString(m, "id");
-                         if (!st.empty() && GetString(m, "progress").empty())
-                           fprintf(stderr, "%s%s\n", id.empty() ? "" : (id + ": ").c_str(),
-                                   st.c_str());
-                       }
-                       return Ok();
-                     }));
-  if (!error.empty()) return Fail(ErrorKind::kInternal, "%s", error.c_str());
-  return Ok();
+// Pulls `image` for run/create: progress on stderr (stdout is the container's).
+Result<void> Pull(ApiClient* c, const std::string& image, const std::string& platform) {
+  return PullImage(c, image, platform, false, stderr);
 }
 
 // POST /containers/create, pulling the image first when the daemon does not have it.
@@ -159,11 +130,11 @@ Result<std::string> CreateContainer(ApiClient* c, const RunFlags& f, const std::
                                     const Json& body) {
   std::string path = "/containers/create" + Query({{"name", f.name}, {"platform", f.platform}});
   std::string text = Dump(body);
-  if (f.pull == "always") MOAT_TRY(Pull(c, image));
+  if (f.pull == "always") MOAT_TRY(Pull(c, image, f.platform));
   MOAT_ASSIGN_OR_RETURN(Response r, c->Call("POST", path, text));
   if (r.status == 404 && f.pull != "never" && r.body.find("image") != std::string::npos) {
     fprintf(stderr, "Unable to find image '%s' locally\n", image.c_str());
-    MOAT_TRY(Pull(c, image));
+    MOAT_TRY(Pull(c, image, f.platform));
     MOAT_ASSIGN_OR_RETURN(r, c->Call("POST", path, text));
   }
   if (r.status != 201 && r.status != 200) return Fail(DaemonError(r.status, r.body));

@@ -5,6 +5,7 @@
 // `*exit_code`. Everything runs on the main thread.
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,11 +54,27 @@ Result<std::string> ParseTimeArg(const std::string& s, const char* flag);
 // Prints `warning` and asks "Are you sure you want to continue? [y/N]" on stderr; reads stdin.
 bool Confirm(const char* warning);
 
+// Registries (cmd_registry.cc). Credentials live in CredentialsPath() ($MOAT_CONFIG/config.json,
+// else ~/.moat/config.json; Docker's format: {"auths":{"localhost:5000":{"auth":"<b64 u:p>"}}}).
+std::string CredentialsPath();
+// "https://index.docker.io/v1/" for Docker Hub (any spelling), else the host[:port] of `server`.
+std::string RegistryKey(const std::string& server);
+// The registry key of an image name ("localhost:5000/x" -> "localhost:5000", "busybox" -> Hub).
+std::string RegistryOfImage(const std::string& image);
+// The X-Registry-Auth header value for `registry`: stored credentials, or "{}" encoded.
+std::string RegistryAuthHeader(const std::string& registry);
+// POST /images/create?fromImage=... with the stored credentials, progress rendered on `out`
+// (per-layer bars on a terminal). `platform` may be empty.
+Result<void> PullImage(ApiClient* c, const std::string& image, const std::string& platform,
+                       bool quiet, FILE* out);
+
 void AddSystemCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddImageCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddRunCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddContainerCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddVolumeCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddNetworkCommands(CLI::App& app, Context& ctx, int* exit_code);
+// pull, push, login, logout (call after AddImageCommands: pull/push are added under `image` too).
+void AddRegistryCommands(CLI::App& app, Context& ctx, int* exit_code);
 
 }  // namespace moat::cli

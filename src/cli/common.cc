@@ -18,7 +18,8 @@ namespace moat::cli {
 Result<ApiClient*> Context::Client() {
   if (client_) return client_.get();
   MOAT_ASSIGN_OR_RETURN(std::string host,
-                        ResolveHost(host_flag, getenv("MOAT_HOST"), getenv("DOCKER_HOST")));
+                        ResolveHost(host_flag, getenv("MOAT_HOST"), getenv("DOCKER_HOST"),
+                                    getenv("DOCKER_TLS_VERIFY")));
   auto client = std::make_unique<ApiClient>(host);
   MOAT_TRY(client->Negotiate());
   MOAT_LOG(kDebug, "api version %s (daemon %s)", client->api_version().c_str(),

@@ -28,8 +28,17 @@ int Main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.set_version_flag("-v,--version", "moat version " MOAT_VERSION);
   app.add_option("-H,--host", ctx.host_flag,
-                 "daemon socket (unix:///path; default $MOAT_HOST, unix:// $DOCKER_HOST, "
-                 "unix:///run/moat/moat.sock)");
+                 "daemon socket (unix:///path, or tcp://host:port over TLS; default $MOAT_HOST, "
+                 "unix:// $DOCKER_HOST (tcp:// with $DOCKER_TLS_VERIFY), unix:///run/moat/moat.sock)");
+  // TLS for tcp:// daemons. TLS is always used and the daemon always verified there; the
+  // files default to ca.pem/cert.pem/key.pem in $DOCKER_CERT_PATH or ~/.docker.
+  bool tls = false, tlsverify = false;
+  ClientTls tls_files;
+  app.add_flag("--tls", tls, "use TLS (always on for tcp://; accepted for docker compatibility)");
+  app.add_flag("--tlsverify", tlsverify, "use TLS and verify the daemon (always on for tcp://)");
+  app.add_option("--tlscacert", tls_files.ca, "CA that signed the daemon's certificate (PEM)");
+  app.add_option("--tlscert", tls_files.cert, "client certificate (PEM)");
+  app.add_option("--tlskey", tls_files.key, "client private key (PEM)");
   app.add_flag("-D,--debug", ctx.debug, "debug output on stderr");
   int exit_code = 0;
   AddSystemCommands(app, ctx, &exit_code);
@@ -38,10 +47,19 @@ int Main(int argc, char** argv) {
   AddContainerCommands(app, ctx, &exit_code);
   AddVolumeCommands(app, ctx, &exit_code);
   AddNetworkCommands(app, ctx, &exit_code);
+  AddRegistryCommands(app, ctx, &exit_code);
   app.parse_complete_callback([&] {
     log::Options lo;
     lo.min_level = ctx.debug ? log::Level::kDebug : log::Level::kWarning;
     log::Configure(lo);
+    // The TLS flags reach ApiClient through the environment it reads (ResolveTls), as
+    // DOCKER_CERT_PATH does. DOCKER_TLS_VERIFY makes a tcp:// $DOCKER_HOST acceptable to
+    // ResolveHost once Context::Client passes it. TODO(#3): pass them through Context instead.
+    if (!tls_files.ca.empty()) setenv("MOAT_TLSCACERT", tls_files.ca.c_str(), 1);
+    if (!tls_files.cert.empty()) setenv("MOAT_TLSCERT", tls_files.cert.c_str(), 1);
+    if (!tls_files.key.empty()) setenv("MOAT_TLSKEY", tls_files.key.c_str(), 1);
+    if (tlsverify) setenv("DOCKER_TLS_VERIFY", "1", 1);
+    (void)tls;
   });
   try {
     app.parse(argc, argv);

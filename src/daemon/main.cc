@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -23,9 +25,11 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "base/sys/fs.h"
+#include "base/sys/inet.h"
 #include "base/sys/socket.h"
 #include "cgroups/manager.h"
 #include "daemon/api/http.h"
+#include "daemon/api/tls.h"
 #include "daemon/common/json.h"
 #include "daemon/core/container_internal.h"
 #include "daemon/core/containers.h"
@@ -45,8 +49,19 @@ std::string_view daemon_seccomp_default_json();
 namespace moat::daemon {
 namespace {
 
+constexpr const char* kDefaultHost = "unix:///run/moat/moat.sock";
+// dockerd's port for the API over TLS, used when a tcp:// address names none.
+constexpr const char* kDefaultTlsPort = "2376";
+
 struct Options {
-  std::string host = "unix:///run/moat/moat.sock";
+  std::vector<std::string> hosts;  // -H, repeatable; kDefaultHost when none
+  // TLS for tcp:// hosts (dockerd's flags). Moat has no --tls without --tlsverify: TCP is served
+  // only to clients with a certificate signed by tlscacert.
+  bool tls = false;
+  bool tlsverify = false;
+  std::string tlscacert;
+  std::string tlscert;
+  std::string tlskey;
   std::string data_root = "/var/lib/moat";
   std::string exec_root = "/run/moat";
   std::string config_file = "/etc/moat/daemon.json";
@@ -66,6 +81,9 @@ struct Options {
   bool icc = true;
   int mtu = 1500;
   std::string dns;
+  // Registries (daemon.json "insecure-registries", "registry-certs-dir").
+  std::vector<std::string> insecure_registries;
+  std::string registry_certs_dir = "/etc/moat/certs.d";
 };
 
 std::string SelfDir() {
@@ -83,7 +101,8 @@ std::string FindTool(const std::string& flag, const char* name, const char* buil
   return build_path;
 }
 
-// daemon.json: {"hosts":["unix:///..."],"data-root":..,"exec-root":..,"group":..,
+// daemon.json: {"hosts":["unix:///...","tcp://127.0.0.1:2376"],"tls":..,"tlsverify":..,
+// "tlscacert":..,"tlscert":..,"tlskey":..,"data-root":..,"exec-root":..,"group":..,
 // "log-level":..,"log-opts":{"max-size":"10m","max-file":"3"}}. Flags given on the command
 // line win.
 Result<void> ApplyConfigFile(const std::string& path, Options* o, const CLI::App& app) {
@@ -98,13 +117,19 @@ Result<void> ApplyConfigFile(const std::string& path, Options* o, const CLI::App
     const std::string& k = it.key();
     if (k != "hosts" && k != "data-root" && k != "exec-root" && k != "group" && k != "log-level" &&
         k != "log-opts" && k != "api-user" && k != "bridge" && k != "bip" && k != "default-address-pools" &&
-        k != "icc" && k != "mtu") {
+        k != "icc" && k != "mtu" && k != "tls" && k != "tlsverify" && k != "tlscacert" &&
+        k != "tlscert" && k != "tlskey" && k != "insecure-registries" && k != "registry-certs-dir") {
       return Fail(ErrorKind::kInvalidArgument, "%s: unknown key \"%s\"", path.c_str(), k.c_str());
     }
   }
   std::vector<std::string> hosts;
   MOAT_TRY(GetStringList(j, "hosts", &hosts, "hosts"));
-  if (!hosts.empty() && app.count("--host") == 0) o->host = hosts[0];
+  if (!hosts.empty() && app.count("--host") == 0) o->hosts = hosts;
+  if (app.count("--tls") == 0) MOAT_TRY(GetBool(j, "tls", &o->tls, "tls"));
+  if (app.count("--tlsverify") == 0) MOAT_TRY(GetBool(j, "tlsverify", &o->tlsverify, "tlsverify"));
+  if (app.count("--tlscacert") == 0) MOAT_TRY(GetString(j, "tlscacert", &o->tlscacert, "tlscacert"));
+  if (app.count("--tlscert") == 0) MOAT_TRY(GetString(j, "tlscert", &o->tlscert, "tlscert"));
+  if (app.count("--tlskey") == 0) MOAT_TRY(GetString(j, "tlskey", &o->tlskey, "tlskey"));
   if (app.count("--data-root") == 0) MOAT_TRY(GetString(j, "data-root", &o->data_root, "data-root"));
   if (app.count("--exec-root") == 0) MOAT_TRY(GetString(j, "exec-root", &o->exec_root, "exec-root"));
   if (app.count("--group") == 0) MOAT_TRY(GetString(j, "group", &o->group, "group"));
@@ -113,6 +138,10 @@ Result<void> ApplyConfigFile(const std::string& path, Options* o, const CLI::App
   if (app.count("--bridge") == 0) MOAT_TRY(GetString(j, "bridge", &o->bridge, "bridge"));
   if (app.count("--bip") == 0) MOAT_TRY(GetString(j, "bip", &o->bip, "bip"));
   MOAT_TRY(GetBool(j, "icc", &o->icc, "icc"));
+  if (app.count("--insecure-registry") == 0)
+    MOAT_TRY(GetStringList(j, "insecure-registries", &o->insecure_registries, "insecure-registries"));
+  if (app.count("--registry-certs-dir") == 0)
+    MOAT_TRY(GetString(j, "registry-certs-dir", &o->registry_certs_dir, "registry-certs-dir"));
   int64_t mtu = o->mtu;
   MOAT_TRY(GetInt(j, "mtu", &mtu, "mtu"));
   o->mtu = static_cast<int>(mtu);
@@ -159,13 +188,113 @@ void RemoveEmptyCgroupParent(const std::string& parent) {
   for (const auto& d : dirs) ::rmdir(d.c_str());
 }
 
-Result<std::string> SocketPath(const std::string& host) {
-  if (!StartsWith(host, "unix://")) {
-    return Fail(ErrorKind::kUnsupported, "-H %s: only unix:// sockets are supported (TCP needs TLS client certificates, not built yet)", host.c_str());
+// One -H address: a unix socket path, or a TCP host and port.
+struct HostAddr {
+  std::string uri;
+  std::string unix_path;  // unix://PATH
+  std::string tcp_host;   // tcp://HOST:PORT ("" host: every address)
+  std::string tcp_port;
+  bool is_tcp() const { return unix_path.empty(); }
+};
+
+Result<HostAddr> ParseHost(const std::string& host) {
+  HostAddr a;
+  a.uri = host;
+  if (StartsWith(host, "unix://")) {
+    a.unix_path = host.substr(7);
+    if (a.unix_path.empty() || a.unix_path[0] != '/')
+      return Fail(ErrorKind::kInvalidArgument, "-H %s: the socket path must be absolute", host.c_str());
+    return a;
   }
-  std::string path = host.substr(7);
-  if (path.empty() || path[0] != '/') return Fail(ErrorKind::kInvalidArgument, "-H %s: the socket path must be absolute", host.c_str());
-  return path;
+  if (!StartsWith(host, "tcp://"))
+    return Fail(ErrorKind::kUnsupported, "-H %s: expected unix:///path or tcp://host:port", host.c_str());
+  std::string rest = host.substr(6);
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.find('/') != std::string::npos)
+    return Fail(ErrorKind::kInvalidArgument, "-H %s: a tcp:// address has no path", host.c_str());
+  if (!rest.empty() && rest[0] == '[') {  // [v6]:port
+    size_t close = rest.find(']');
+    if (close == std::string::npos) return Fail(ErrorKind::kInvalidArgument, "-H %s: unclosed [", host.c_str());
+    a.tcp_host = rest.substr(1, close - 1);
+    std::string tail = rest.substr(close + 1);
+    if (!tail.empty() && tail[0] != ':') return Fail(ErrorKind::kInvalidArgument, "-H %s: expected :port after ]", host.c_str());
+    a.tcp_port = tail.empty() ? "" : tail.substr(1);
+  } else {
+    size_t colon = rest.rfind(':');
+    a.tcp_host = rest.substr(0, colon);
+    a.tcp_port = colon == std::string::npos ? "" : rest.substr(colon + 1);
+  }
+  if (a.tcp_port.empty()) a.tcp_port = kDefaultTlsPort;
+  auto port = ParseInt64(a.tcp_port);
+  if (!port || *port < 1 || *port > 65535)
+    return Fail(ErrorKind::kInvalidArgument, "-H %s: invalid port \"%s\"", host.c_str(), a.tcp_port.c_str());
+  return a;
+}
+
+// Moat's rule for tcp:// listeners (docs/engine.md): TLS with client certificates, always.
+// Fills in dockerd's default file names ($DOCKER_CERT_PATH or ~/.docker, then ca.pem,
+// cert.pem, key.pem) for those not given, as dockerd does.
+Result<tls::Files> TlsFilesFor(Options* o, const std::string& first_tcp) {
+  const char* why =
+      "moatd serves the API over TCP only with TLS and client certificates (a TCP socket "
+      "without them gives root to anyone who can reach the port)";
+  if (!o->tlsverify) {
+    return Fail(ErrorKind::kInvalidArgument, "-H %s needs --tlsverify with --tlscacert, --tlscert and --tlskey: %s%s",
+                first_tcp.c_str(), why,
+                o->tls ? "; --tls alone (no client verification) is not supported" : "");
+  }
+  std::string dir;
+  if (const char* p = getenv("DOCKER_CERT_PATH"); p && *p) {
+    dir = p;
+  } else if (const char* home = getenv("HOME"); home && *home) {
+    dir = std::string(home) + "/.docker";
+  }
+  auto fill = [&](std::string* f, const char* name) {
+    if (f->empty() && !dir.empty() && ::access((dir + "/" + name).c_str(), R_OK) == 0) *f = dir + "/" + name;
+  };
+  fill(&o->tlscacert, "ca.pem");
+  fill(&o->tlscert, "cert.pem");
+  fill(&o->tlskey, "key.pem");
+  for (auto [flag, value] : {std::pair{"--tlscacert", &o->tlscacert}, {"--tlscert", &o->tlscert}, {"--tlskey", &o->tlskey}}) {
+    if (value->empty())
+      return Fail(ErrorKind::kInvalidArgument, "-H %s with --tlsverify needs %s (none given and no default file): %s",
+                  first_tcp.c_str(), flag, why);
+  }
+  // The key is read once, by root, before the front is confined; a key others can read is
+  // already exposed.
+  struct stat st {};
+  if (::stat(o->tlskey.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
+    MOAT_LOG(kWarning, "TLS key %s is readable by group or others (mode %03o): chmod 600 it", o->tlskey.c_str(),
+             st.st_mode & 0777);
+  }
+  return tls::Files{o->tlscacert, o->tlscert, o->tlskey};
+}
+
+// A listening TCP socket on host:port ("" host: every address, IPv6 and IPv4).
+Result<UniqueFd> ListenTcp(const HostAddr& a) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(a.tcp_host.empty() ? nullptr : a.tcp_host.c_str(), a.tcp_port.c_str(), &hints, &res);
+  if (rc != 0) return Fail(ErrorKind::kInvalidArgument, "-H %s: %s", a.uri.c_str(), gai_strerror(rc));
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(res, freeaddrinfo);
+  // With no host, prefer the IPv6 wildcard (dual-stack) over 0.0.0.0.
+  const addrinfo* pick = res;
+  if (a.tcp_host.empty())
+    for (const addrinfo* p = res; p; p = p->ai_next)
+      if (p->ai_family == AF_INET6) pick = p;
+  MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::socket(pick->ai_family, SOCK_STREAM, 0));
+  MOAT_TRY(sys::setsockopt_int(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1));
+  if (pick->ai_family == AF_INET6) (void)sys::setsockopt_int(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 0);
+  if (auto b = sys::bind(fd.get(), pick->ai_addr, pick->ai_addrlen); !b) {
+    Error e = b.error();
+    e.message = "-H " + a.uri + ": " + e.message;
+    return Fail(std::move(e));
+  }
+  MOAT_TRY(sys::listen(fd.get(), 512));
+  return fd;
 }
 
 // The data root's lock: held for the daemon's life; a second daemon on the same root fails.
@@ -209,8 +338,13 @@ Result<UniqueFd> Listen(const std::string& path, const std::string& group_name) 
   return fd;
 }
 
-[[noreturn]] void RunFront(const front::SandboxPlan& plan, int listen_fd, UniqueFd channel, bool selftest,
-                           const std::string& data_root) {
+// `listeners` hold the listening fds (owned by the caller) and, for tcp://, the TLS context
+// loaded before the fork: the front cannot open the certificate files once confined.
+[[noreturn]] void RunFront(const front::SandboxPlan& plan, const std::vector<api::Listener>& listeners,
+                           UniqueFd channel, bool selftest, const std::string& data_root) {
+  // The log's local time: /etc/localtime is read now, while it can be (the sandbox's empty root
+  // and seccomp would refuse the open at the first log line, e.g. a refused TLS client).
+  tzset();
   if (auto s = EnterSandbox(plan); !s) {
     MOAT_LOG(kError, "api front: sandbox: %s", s.error().message.c_str());
     _exit(1);
@@ -236,7 +370,7 @@ Result<UniqueFd> Listen(const std::string& path, const std::string& group_name) 
   api::ServerOptions so;
   so.server_header = "Moat/" MOAT_VERSION " (linux)";
   api::Server server(so, front::MakeRouter(&core, front::FrontInfo{MOAT_VERSION}));
-  auto r = server.Serve(listen_fd);
+  auto r = server.Serve(listeners);
   if (!r) MOAT_LOG(kError, "api front: %s", r.error().message.c_str());
   _exit(r ? 0 : 1);
 }
@@ -246,8 +380,15 @@ int Main(int argc, char** argv) {
   // of request threads long after: two arenas hold the daemon near its idle size.
   mallopt(M_ARENA_MAX, 2);
   Options o;
-  CLI::App app{"moatd: the Moat container engine's daemon (Docker Engine API on a UNIX socket)"};
-  app.add_option("-H,--host", o.host, "Socket to listen on (unix:///path)");
+  CLI::App app{"moatd: the Moat container engine's daemon (Docker Engine API on a UNIX socket, and over TCP with TLS client certificates)"};
+  app.add_option("-H,--host", o.hosts,
+                 "Socket to listen on, repeatable: unix:///path, or tcp://host:port (needs --tlsverify); "
+                 "default unix:///run/moat/moat.sock");
+  app.add_flag("--tls", o.tls, "Use TLS (implied by --tlsverify; Moat requires --tlsverify for tcp://)");
+  app.add_flag("--tlsverify", o.tlsverify, "Use TLS and require client certificates signed by --tlscacert");
+  app.add_option("--tlscacert", o.tlscacert, "CA certificate (PEM) that signs client certificates (default ~/.docker/ca.pem)");
+  app.add_option("--tlscert", o.tlscert, "Server certificate (PEM; default ~/.docker/cert.pem)");
+  app.add_option("--tlskey", o.tlskey, "Server private key (PEM, unencrypted; default ~/.docker/key.pem)");
   app.add_option("--data-root", o.data_root, "Persistent state (containers, images, volumes)");
   app.add_option("--exec-root", o.exec_root, "State that dies with the machine (sockets, monitors)");
   app.add_option("--config-file", o.config_file, "Daemon configuration (JSON)");
@@ -259,6 +400,10 @@ int Main(int argc, char** argv) {
   app.add_option("-b,--bridge", o.bridge, "Interface of the default bridge network (\"none\": no default bridge)");
   app.add_option("--bip", o.bip, "The default bridge's gateway address and prefix (CIDR)");
   app.add_option("--dns-resolver", o.dns, "Path of moat-dns");
+  app.add_option("--insecure-registry", o.insecure_registries,
+                 "Registry (host[:port] or CIDR) that may be reached over plain HTTP; repeatable");
+  app.add_option("--registry-certs-dir", o.registry_certs_dir,
+                 "Per-registry CAs and client certificates: DIR/<host:port>/ca.crt, client.cert, client.key");
   app.add_option("--log-format", o.log_format, "text|json");
   app.add_flag("--front-selftest", o.front_selftest, "Confine a front as moatd does, report what it can do, exit");
   app.set_version_flag("-v,--version", "moatd version " MOAT_VERSION);
@@ -286,8 +431,26 @@ int Main(int argc, char** argv) {
     fprintf(stderr, "moatd: %s\n", e.message.c_str());
     return 1;
   };
-  auto sock_path = SocketPath(o.host);
-  if (!sock_path) return fail(sock_path.error());
+  if (o.hosts.empty()) o.hosts.push_back(kDefaultHost);
+  std::vector<HostAddr> addrs;
+  std::string first_tcp;
+  for (const std::string& h : o.hosts) {
+    auto a = ParseHost(h);
+    if (!a) return fail(a.error());
+    if (a->is_tcp() && first_tcp.empty()) first_tcp = h;
+    addrs.push_back(std::move(*a));
+  }
+  // Checked before anything is created: a refused configuration leaves nothing behind.
+  std::shared_ptr<const tls::Context> tls_ctx;
+  if (!first_tcp.empty()) {
+    auto files = TlsFilesFor(&o, first_tcp);
+    if (!files) return fail(files.error());
+    auto ctx = tls::Context::Load(tls::Role::kServer, *files);
+    if (!ctx) return fail(ctx.error());
+    tls_ctx = std::move(*ctx);
+  } else if (o.tlsverify || o.tls) {
+    MOAT_LOG(kWarning, "--tls/--tlsverify have no effect without a tcp:// host");
+  }
   for (const auto& d : {o.data_root, o.exec_root}) {
     if (auto m = sys::MkdirAll(d, 0711); !m) return fail(m.error());
   }
@@ -300,14 +463,20 @@ int Main(int argc, char** argv) {
     auto pair = sys::socketpair(SOCK_SEQPACKET);
     if (!pair) return fail(pair.error());
     pid_t pid = fork();
-    if (pid == 0) RunFront(*plan, -1, std::move(pair->second), true, o.data_root);
+    if (pid == 0) RunFront(*plan, {}, std::move(pair->second), true, o.data_root);
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   }
 
-  auto listener = Listen(*sock_path, o.group);
-  if (!listener) return fail(listener.error());
+  std::vector<UniqueFd> listen_fds;
+  std::vector<api::Listener> listeners;
+  for (const HostAddr& a : addrs) {
+    auto l = a.is_tcp() ? ListenTcp(a) : Listen(a.unix_path, o.group);
+    if (!l) return fail(l.error());
+    listeners.push_back({l->get(), a.is_tcp() ? tls_ctx : nullptr});
+    listen_fds.push_back(std::move(*l));
+  }
   auto pair = sys::socketpair(SOCK_SEQPACKET);
   if (!pair) return fail(pair.error());
   privsep::RaiseBuffers(pair->first.get());
@@ -328,13 +497,18 @@ int Main(int argc, char** argv) {
     lock->reset();
     sigprocmask(SIG_UNBLOCK, &sigs, nullptr);
     signal(SIGPIPE, SIG_IGN);
-    RunFront(*plan, listener->get(), std::move(pair->second), false, o.data_root);
+    RunFront(*plan, listeners, std::move(pair->second), false, o.data_root);
   }
   pair->second.reset();
-  listener->reset();  // the front owns the only copy in use
+  listen_fds.clear();  // the front owns the only copies in use
+  // The TLS key lives in the front only: OpenSSL clears the key material as it frees it here.
+  listeners.clear();
+  tls_ctx.reset();
 
   image::StoreOptions so;
   so.extractor_path = FindTool(o.extractor, "moat-extract", MOAT_EXTRACT_BUILD_PATH);
+  so.insecure_registries = o.insecure_registries;
+  so.certs_dir = o.registry_certs_dir;
   auto store = image::Store::Open(o.data_root + "/image", so);
   if (!store) {
     kill(front_pid, SIGKILL);
@@ -392,8 +566,10 @@ int Main(int argc, char** argv) {
     // The front is gone: the daemon stops (containers keep running under their monitors).
     kill(getpid(), SIGTERM);
   }).detach();
+  std::string hosts_text;
+  for (const HostAddr& a : addrs) hosts_text += (hosts_text.empty() ? "" : " ") + a.uri + (a.is_tcp() ? " (TLS, client certificates required)" : "");
   MOAT_LOG(kInfo, "moatd %s listening on %s (data root %s, front pid %d, uid %u)", MOAT_VERSION,
-           sock_path->c_str(), o.data_root.c_str(), front_pid, plan->uid);
+           hosts_text.c_str(), o.data_root.c_str(), front_pid, plan->uid);
   for (;;) {
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -412,7 +588,8 @@ int Main(int argc, char** argv) {
   }
   kill(front_pid, SIGKILL);
   waitpid(front_pid, nullptr, 0);
-  ::unlink(sock_path->c_str());
+  for (const HostAddr& a : addrs)
+    if (!a.is_tcp()) ::unlink(a.unix_path.c_str());
   RemoveEmptyCgroupParent(paths.cgroup_parent);
   _exit(0);  // request threads may still be blocked on waits: they end with the process
 }

@@ -28,6 +28,7 @@ struct ImageRecord {
   std::vector<LayerRecord> layers;  // bottom first
   int64_t size = 0;
   int64_t loaded = 0;  // unix seconds when stored (LastTagTime)
+  std::vector<std::string> repo_digests;  // "busybox@sha256:<manifest digest>", sorted
 };
 
 // layers/<hex>/meta.json
@@ -56,7 +57,8 @@ struct Descriptor {
   int64_t size = 0;
   std::string ref_name;    // org.opencontainers.image.ref.name
   std::string image_name;  // io.containerd.image.name
-  std::string os, architecture;
+  std::string os, architecture, variant;
+  std::vector<std::string> urls;  // foreign layers' URLs
 };
 
 struct OciManifest {
@@ -101,6 +103,32 @@ Result<std::string> CommitConfigJson(const std::string& parent_config_json,
 std::string SummaryJsonOf(const Image& image);
 std::string InspectJsonOf(const Image& image);
 std::string HistoryJsonOf(const Image& image, const std::vector<int64_t>& layer_sizes);
+
+// Registry manifests (pull). The media type comes from the body's "mediaType" or, if the body
+// has none, from the HTTP Content-Type; when both are given they must agree.
+enum class ManifestKind { kImage, kIndex };
+// kInvalidArgument naming the media type for anything but a Docker schema 2 manifest or
+// manifest list, or an OCI manifest or index; kUnsupported for Docker schema 1.
+Result<ManifestKind> ClassifyManifest(const std::string& json, const std::string& content_type);
+
+struct ImageManifest {
+  std::string media_type;  // Docker schema 2 or OCI manifest
+  Descriptor config;
+  std::vector<Descriptor> layers;
+};
+// Parses and validates an image manifest: schemaVersion 2, every descriptor with a sha256
+// digest and a size >= 0, the config an image config (Docker or OCI), every layer a tar
+// (plain, gzip or zstd; Docker or OCI media types). kInvalidArgument naming the offending
+// descriptor; kUnsupported for foreign (non-distributable) layers.
+Result<ImageManifest> ParseImageManifest(const std::string& json, const std::string& content_type);
+// Parses a manifest list / OCI index: its entries (with platform os/architecture/variant).
+Result<std::vector<Descriptor>> ParseManifestIndex(const std::string& json);
+// Chooses the entry of an index for os/architecture/variant: an entry with another variant
+// than a non-empty `variant` does not match (arm64's "" and "v8" are the same); with `variant`
+// empty the first entry for os/architecture wins. kNotFound "no matching manifest for
+// linux/arm64 in the manifest list entries".
+Result<Descriptor> ChoosePlatform(const std::vector<Descriptor>& entries, const std::string& os,
+                                  const std::string& architecture, const std::string& variant);
 
 // RFC 3339 <-> unix seconds.
 std::string FormatRfc3339(int64_t t);

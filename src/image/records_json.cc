@@ -54,7 +54,9 @@ Descriptor ParseDescriptor(const json& d) {
   if (auto p = d.find("platform"); p != d.end() && p->is_object()) {
     out.os = Str(*p, "os");
     out.architecture = Str(*p, "architecture");
+    out.variant = Str(*p, "variant");
   }
+  out.urls = StrList(d, "urls");
   return out;
 }
 
@@ -89,7 +91,9 @@ int64_t ParseRfc3339(const std::string& s) {
   int64_t t = timegm(&tm);
   if (*p == '+' || *p == '-') {
     int h = 0, m = 0;
-    if (sscanf(p + 1, "%d:%d", &h, &m) == 2) t += (*p == '+' ? -1 : 1) * (h * 3600 + m * 60);
+    // Offsets beyond a day are malformed (and would overflow): ignored.
+    if (sscanf(p + 1, "%d:%d", &h, &m) == 2 && h >= 0 && h < 24 && m >= 0 && m < 60)
+      t += (*p == '+' ? -1 : 1) * (int64_t{h} * 3600 + int64_t{m} * 60);
   }
   return t;
 }
@@ -194,6 +198,7 @@ Result<ImageRecord> ParseImageRecord(const std::string& text) {
     r.manifest_digest = Str(j, "manifest_digest");
     r.size = j.value("size", int64_t{0});
     r.loaded = j.value("loaded", int64_t{0});
+    r.repo_digests = StrList(j, "repo_digests");
     for (const auto& l : j.at("layers")) {
       LayerRecord lr;
       lr.blob_digest = l.at("blob_digest").get<std::string>();
@@ -220,6 +225,7 @@ std::string ImageRecordJson(const ImageRecord& r) {
   }
   json j = {{"id", r.id},         {"manifest_digest", r.manifest_digest}, {"layers", layers},
             {"size", r.size},     {"loaded", r.loaded}};
+  if (!r.repo_digests.empty()) j["repo_digests"] = r.repo_digests;
   return Dump(j);
 }
 
@@ -459,6 +465,147 @@ std::string HistoryJsonOf(const Image& im, const std::vector<int64_t>& layer_siz
   items.back()["Tags"] = im.tags;
   for (auto it = items.rbegin(); it != items.rend(); ++it) arr.push_back(*it);
   return Dump(arr);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Registry manifests
+
+namespace {
+
+constexpr char kDockerManifest[] = "application/vnd.docker.distribution.manifest.v2+json";
+constexpr char kDockerList[] = "application/vnd.docker.distribution.manifest.list.v2+json";
+constexpr char kDockerSchema1[] = "application/vnd.docker.distribution.manifest.v1+json";
+constexpr char kDockerSchema1Signed[] = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+constexpr char kOciManifest[] = "application/vnd.oci.image.manifest.v1+json";
+constexpr char kOciIndex[] = "application/vnd.oci.image.index.v1+json";
+constexpr char kDockerConfig[] = "application/vnd.docker.container.image.v1+json";
+constexpr char kOciConfig[] = "application/vnd.oci.image.config.v1+json";
+
+constexpr const char* kLayerTypes[] = {
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+};
+constexpr const char* kForeignLayerTypes[] = {
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+};
+
+// The manifest's media type: the body's, else the Content-Type; they must agree if both set.
+std::string EffectiveMediaType(const json& j, const std::string& content_type) {
+  std::string body_mt = j.is_object() ? Str(j, "mediaType") : "";
+  if (!body_mt.empty() && !content_type.empty() && body_mt != content_type &&
+      content_type != "application/json" && content_type != "application/octet-stream")
+    throw std::runtime_error("mediaType " + body_mt + " does not match the Content-Type " +
+                             content_type);
+  return body_mt.empty() ? content_type : body_mt;
+}
+
+bool ValidDigest(const std::string& d) {
+  return d.size() == 71 && d.compare(0, 7, "sha256:") == 0 &&
+         d.find_first_not_of("0123456789abcdef", 7) == std::string::npos;
+}
+
+Descriptor CheckedDescriptor(const json& d, const char* what) {
+  if (!d.is_object()) throw std::runtime_error(std::string(what) + " is not an object");
+  Descriptor out = ParseDescriptor(d);
+  if (!ValidDigest(out.digest))
+    throw std::runtime_error(std::string(what) + " has an invalid digest \"" + out.digest + "\"");
+  if (!d.contains("size") || !d["size"].is_number_integer() || out.size < 0)
+    throw std::runtime_error(std::string(what) + " " + out.digest + " has no valid size");
+  return out;
+}
+
+}  // namespace
+
+Result<ManifestKind> ClassifyManifest(const std::string& text, const std::string& content_type) {
+  MOAT_ASSIGN_OR_RETURN(std::string mt, Guard("manifest", [&] {
+                          json j = json::parse(text);
+                          if (!j.is_object()) throw std::runtime_error("not an object");
+                          std::string m = EffectiveMediaType(j, content_type);
+                          // OCI without any media type: an index has "manifests".
+                          if (m.empty() || m == "application/json")
+                            m = j.contains("manifests") ? kOciIndex : kOciManifest;
+                          return m;
+                        }));
+  if (mt == kDockerManifest || mt == kOciManifest) return ManifestKind::kImage;
+  if (mt == kDockerList || mt == kOciIndex) return ManifestKind::kIndex;
+  if (mt == kDockerSchema1 || mt == kDockerSchema1Signed)
+    return Fail(ErrorKind::kUnsupported, "Docker image manifest schema 1 (%s) is not supported",
+                mt.c_str());
+  return Fail(ErrorKind::kInvalidArgument, "unsupported manifest media type %s", mt.c_str());
+}
+
+Result<ImageManifest> ParseImageManifest(const std::string& text, const std::string& content_type) {
+  MOAT_ASSIGN_OR_RETURN(ManifestKind kind, ClassifyManifest(text, content_type));
+  if (kind != ManifestKind::kImage)
+    return Fail(ErrorKind::kInvalidArgument, "expected an image manifest, got an index");
+  std::string foreign;
+  auto m = Guard("image manifest", [&] {
+    json j = json::parse(text);
+    if (j.value("schemaVersion", 0) != 2) throw std::runtime_error("schemaVersion is not 2");
+    ImageManifest out;
+    out.media_type = EffectiveMediaType(j, content_type);
+    if (out.media_type.empty() || out.media_type == "application/json")
+      out.media_type = kOciManifest;
+    out.config = CheckedDescriptor(j.at("config"), "config");
+    if (out.config.media_type != kDockerConfig && out.config.media_type != kOciConfig)
+      throw std::runtime_error("config " + out.config.digest + " has media type \"" +
+                               out.config.media_type + "\", not an image config");
+    if (!j.at("layers").is_array()) throw std::runtime_error("layers is not an array");
+    for (const auto& l : j.at("layers")) {
+      Descriptor d = CheckedDescriptor(l, "layer");
+      bool ok = false;
+      for (const char* t : kLayerTypes) ok = ok || d.media_type == t;
+      for (const char* t : kForeignLayerTypes)
+        if (d.media_type == t && foreign.empty()) foreign = d.digest;
+      if (!ok && foreign != d.digest)
+        throw std::runtime_error("layer " + d.digest + " has media type \"" + d.media_type +
+                                 "\", not a layer tar");
+      out.layers.push_back(std::move(d));
+    }
+    return out;
+  });
+  if (!m) return m;
+  if (!foreign.empty())
+    return Fail(ErrorKind::kUnsupported, "layer %s is a foreign (non-distributable) layer",
+                foreign.c_str());
+  return m;
+}
+
+Result<std::vector<Descriptor>> ParseManifestIndex(const std::string& text) {
+  return Guard("image index", [&] {
+    json j = json::parse(text);
+    if (j.value("schemaVersion", 0) != 2) throw std::runtime_error("schemaVersion is not 2");
+    if (!j.at("manifests").is_array()) throw std::runtime_error("manifests is not an array");
+    std::vector<Descriptor> out;
+    for (const auto& d : j.at("manifests")) out.push_back(CheckedDescriptor(d, "manifest"));
+    return out;
+  });
+}
+
+Result<Descriptor> ChoosePlatform(const std::vector<Descriptor>& entries, const std::string& os,
+                                  const std::string& architecture, const std::string& variant) {
+  auto norm = [&](const std::string& arch, const std::string& v) {
+    return (arch == "arm64" && v.empty()) ? std::string("v8") : v;
+  };
+  for (const auto& e : entries) {
+    // Docker's attestation manifests ("unknown/unknown") never match a real platform.
+    if (e.os != os || e.architecture != architecture) continue;
+    if (!variant.empty() && norm(e.architecture, e.variant) != norm(architecture, variant))
+      continue;
+    if (e.media_type != kDockerManifest && e.media_type != kOciManifest && !e.media_type.empty())
+      continue;
+    return e;
+  }
+  std::string want = os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
+  return Fail(ErrorKind::kNotFound, "no matching manifest for %s in the manifest list entries",
+              want.c_str());
 }
 
 }  // namespace moat::image

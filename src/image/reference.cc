@@ -122,7 +122,11 @@ Result<Reference> ParseReference(std::string_view s) {
                 static_cast<int>(path.size()), path.data());
   if (domain == "index.docker.io") domain = "docker.io";
   std::string p(path);
-  if (domain.empty() || domain == "docker.io") {
+  // "docker.io/a.b/c" keeps its domain: shortened to "a.b/c" it would name registry a.b.
+  std::string_view head = std::string_view(p).substr(0, p.find('/'));
+  bool head_is_host = p.find('/') != std::string::npos &&
+                      (head.find_first_of(".:") != std::string_view::npos || head == "localhost");
+  if (domain.empty() || (domain == "docker.io" && !head_is_host)) {
     if (StartsWith(p, "library/") && p.find('/', 8) == std::string::npos) p = p.substr(8);
     ref.repo = p;
   } else {

@@ -24,6 +24,15 @@ TEST(ReferenceTest, Normalises) {
   EXPECT_EQ(dr->digest, d);
   EXPECT_EQ(dr->String(), "myorg/app@" + d);
   EXPECT_EQ(ParseReference("a_b.c-d__e:t")->repo, "a_b.c-d__e");
+  // A Docker Hub namespace that looks like a host keeps "docker.io/": shortened, it would name
+  // another registry (found by fuzz/reference.cc).
+  EXPECT_EQ(ParseReference("docker.io/a.b/c")->repo, "docker.io/a.b/c");
+  EXPECT_NE(ParseReference("docker.io/a.b/c")->repo, ParseReference("a.b/c")->repo);
+  auto odd = ParseReference("index.docker.io/iocl2docker.io__ry/ub");
+  ASSERT_TRUE(odd);
+  auto again = ParseReference(odd->String());
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(*again, *odd);
 }
 
 TEST(ReferenceTest, RejectsInvalid) {

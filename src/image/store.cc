@@ -23,6 +23,7 @@
 #include "image/decompress.h"
 #include "image/digest.h"
 #include "image/records.h"
+#include "image/store_impl.h"
 #include "base/sys/fdio.h"
 #include "base/sys/fileops.h"
 #include "base/sys/io.h"
@@ -37,18 +38,6 @@ constexpr char kMtZstd[] = "application/vnd.oci.image.layer.v1.tar+zstd";
 constexpr char kMtConfig[] = "application/vnd.oci.image.config.v1+json";
 constexpr char kMtManifest[] = "application/vnd.oci.image.manifest.v1+json";
 
-std::string HostArch() {
-#if defined(__x86_64__)
-  return "amd64";
-#elif defined(__aarch64__)
-  return "arm64";
-#else
-  struct utsname u;
-  uname(&u);
-  return u.machine;
-#endif
-}
-
 std::vector<std::string> ListDir(const std::string& path) {
   std::vector<std::string> out;
   DIR* d = opendir(path.c_str());
@@ -59,12 +48,6 @@ std::vector<std::string> ListDir(const std::string& path) {
   closedir(d);
   std::sort(out.begin(), out.end());
   return out;
-}
-
-Result<std::string> MakeTempDir(const std::string& tmp_root, const char* prefix) {
-  std::string tmpl = tmp_root + "/" + prefix + "-XXXXXX";
-  if (!mkdtemp(tmpl.data())) return FailErrno("mkdtemp %s", tmpl.c_str());
-  return tmpl;
 }
 
 // Lexical join for names inside an archive (never used on the file system).
@@ -113,11 +96,6 @@ Descriptor Desc(const std::string& media_type, const std::string& digest, int64_
   return d;
 }
 
-std::string ShortId(const std::string& id) {
-  std::string h = StartsWith(id, "sha256:") ? id.substr(7) : id;
-  return h.substr(0, 12);
-}
-
 // A regular file spooled from the load archive.
 struct Spooled {
   std::string path;  // under the temp dir
@@ -127,41 +105,28 @@ struct Spooled {
 
 }  // namespace
 
-struct Store::Impl {
-  std::string root;
-  StoreOptions opts;
-  std::string extractor;
-  // Serialises every change (load, import, tag, remove, gc) against each other.
-  std::mutex write_mu;
-  // Guards the in-memory maps; held briefly.
-  mutable std::shared_mutex mu;
-  std::map<std::string, std::string> repos;    // "busybox:latest" -> id
-  std::map<std::string, ImageRecord> records;  // id -> record
-  std::map<std::string, std::string> configs;  // id -> config JSON
+std::string HostArch() {
+#if defined(__x86_64__)
+  return "amd64";
+#elif defined(__aarch64__)
+  return "arm64";
+#else
+  struct utsname u;
+  uname(&u);
+  return u.machine;
+#endif
+}
 
-  std::string Blob(const std::string& hex) const { return root + "/blobs/sha256/" + hex; }
-  std::string LayerDir(const std::string& chain_id) const {
-    return root + "/layers/" + chain_id.substr(7);
-  }
-  std::string Tmp() const { return root + "/tmp"; }
+Result<std::string> MakeTempDir(const std::string& tmp_root, const char* prefix) {
+  std::string tmpl = tmp_root + "/" + prefix + "-XXXXXX";
+  if (!mkdtemp(tmpl.data())) return FailErrno("mkdtemp %s", tmpl.c_str());
+  return tmpl;
+}
 
-  Result<Image> MakeImage(const std::string& id) const;  // mu held (shared)
-  Result<void> StoreBlob(const std::string& src, const std::string& hex, bool move);
-  Result<void> StoreBlobData(const std::string& data, std::string* hex_out);
-  Result<std::pair<std::string, int64_t>> Extract(const std::string& blob_path,
-                                                  const std::string& target_dir);
-  // moat-extract with `in_fd` on its fd 0 and `dir_fd` on its fd 3 (both remain owned by the
-  // caller).
-  Result<std::pair<std::string, int64_t>> ExtractFds(int in_fd, int dir_fd,
-                                                     const std::vector<std::string>& extra_args);
-  Result<LayerRecord> CommitLayer(const std::string& blob_hex, const std::string& diff_id,
-                                  const std::string& parent_chain);
-  Result<void> WriteRepos();  // mu held
-  Result<std::string> Commit(const std::string& config_json, const std::string& manifest_json,
-                             std::vector<LayerRecord> layers,
-                             const std::vector<std::string>& tags);
-  Result<std::string> ResolveId(std::string_view name) const;  // mu held (shared)
-};
+std::string ShortId(const std::string& id) {
+  std::string h = StartsWith(id, "sha256:") ? id.substr(7) : id;
+  return h.substr(0, 12);
+}
 
 Store::Store(std::string root, std::unique_ptr<Impl> impl)
     : root_(std::move(root)), impl_(std::move(impl)) {}
@@ -211,6 +176,7 @@ Result<Image> Store::Impl::MakeImage(const std::string& id) const {
   for (const auto& [tag, tid] : repos)
     if (tid == id) im.tags.push_back(tag);
   im.manifest_digest = r.manifest_digest;
+  im.repo_digests = r.repo_digests;
   for (const auto& l : r.layers) {
     im.diff_ids.push_back(l.diff_id);
     im.chain_ids.push_back(l.chain_id);
@@ -361,6 +327,22 @@ Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_hex,
   return lr;
 }
 
+Result<void> Store::Impl::AddRepoDigest(const std::string& id, const std::string& repo_digest) {
+  std::unique_lock lock(mu);
+  auto it = records.find(id);
+  if (it == records.end()) return Fail(ErrorKind::kNotFound, "No such image: %s", id.c_str());
+  ImageRecord rec = it->second;
+  std::string repo = repo_digest.substr(0, repo_digest.find('@'));
+  std::erase_if(rec.repo_digests,
+                [&](const std::string& x) { return x.substr(0, x.find('@')) == repo; });
+  rec.repo_digests.push_back(repo_digest);
+  std::sort(rec.repo_digests.begin(), rec.repo_digests.end());
+  MOAT_TRY(sys::WriteFileAtomic(root + "/images/" + id.substr(7) + ".json", ImageRecordJson(rec),
+                                0600));
+  it->second = std::move(rec);
+  return Ok();
+}
+
 Result<void> Store::Impl::WriteRepos() {
   return sys::WriteFileAtomic(root + "/repositories.json", RepositoriesJson(repos), 0600);
 }
@@ -368,7 +350,8 @@ Result<void> Store::Impl::WriteRepos() {
 Result<std::string> Store::Impl::Commit(const std::string& config_json,
                                         const std::string& manifest_json,
                                         std::vector<LayerRecord> layers,
-                                        const std::vector<std::string>& tags) {
+                                        const std::vector<std::string>& tags,
+                                        const std::vector<std::string>& repo_digests) {
   std::string cfg_hex, man_hex;
   MOAT_TRY(StoreBlobData(config_json, &cfg_hex));
   MOAT_TRY(StoreBlobData(manifest_json, &man_hex));
@@ -378,6 +361,19 @@ Result<std::string> Store::Impl::Commit(const std::string& config_json,
   for (const auto& l : layers) rec.size += l.size;
   rec.layers = std::move(layers);
   rec.loaded = time(nullptr);
+  {
+    std::shared_lock lock(mu);
+    if (auto it = records.find(rec.id); it != records.end())
+      rec.repo_digests = it->second.repo_digests;
+  }
+  for (const auto& d : repo_digests) {
+    // One digest per repository, as Docker keeps it: a newer pull replaces the older one.
+    std::string repo = d.substr(0, d.find('@'));
+    std::erase_if(rec.repo_digests,
+                  [&](const std::string& x) { return x.substr(0, x.find('@')) == repo; });
+    rec.repo_digests.push_back(d);
+  }
+  std::sort(rec.repo_digests.begin(), rec.repo_digests.end());
   MOAT_TRY(sys::WriteFileAtomic(root + "/images/" + cfg_hex + ".json", ImageRecordJson(rec),
                                 0600));
   std::unique_lock lock(mu);
@@ -755,6 +751,11 @@ Result<std::string> Store::Impl::ResolveId(std::string_view name) const {
     if (!ref->digest.empty()) {
       for (const auto& [id, r] : records)
         if (r.manifest_digest == ref->digest || id == ref->digest) return id;
+      // "repo@sha256:<digest>" as pulled (the digest of a manifest list / index, too).
+      std::string rd = ref->repo + "@" + ref->digest;
+      for (const auto& [id, r] : records)
+        if (std::find(r.repo_digests.begin(), r.repo_digests.end(), rd) != r.repo_digests.end())
+          return id;
     } else if (auto it = repos.find(ref->TagString()); it != repos.end()) {
       return it->second;
     }

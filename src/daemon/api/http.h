@@ -22,6 +22,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "daemon/api/tls.h"
 
 namespace moat::daemon::api {
 
@@ -39,13 +40,21 @@ struct Request {
   std::string body;        // the whole body for BodyMode::kBuffered routes, else empty
   bool upgrade_tcp = false;  // "Connection: Upgrade" and "Upgrade: tcp"
   // Peer credentials of the client connection (SO_PEERCRED), read by the server at accept.
+  // Over TLS (TCP) there are none: pid 0, uid and gid -1, and peer_cn names the client.
   pid_t peer_pid = 0;
   uid_t peer_uid = static_cast<uid_t>(-1);
   gid_t peer_gid = static_cast<gid_t>(-1);
+  // kTls: the client came over TCP and presented a certificate that verified against the
+  // listener's CA; peer_cn is its subject commonName ("" when it has none).
+  enum class Transport { kUnix, kTls };
+  Transport transport = Transport::kUnix;
+  std::string peer_cn;
   // The client's connection socket: remains owned by the server and is valid only while the
   // handler runs. For passing to the core with SCM_RIGHTS (it reads SO_PEERCRED itself), and
   // for poll(POLLRDHUP) by a handler that waits (e.g. /wait) to notice a client that went away
-  // or a Server::Stop() (which shuts the socket down). Handlers never read or write it.
+  // or a Server::Stop() (which shuts the socket down). Handlers never read or write it. Over
+  // TLS it is the TCP socket (the core's SO_PEERCRED reads uid/gid -1 there; TLS records flow
+  // on it, so it must not be read either).
   int client_fd = -1;
 
   // The first value of a query parameter, or nullopt.
@@ -119,6 +128,16 @@ struct ServerOptions {
   size_t max_header = 64 << 10;        // request line + headers (431 past it)
   int max_connections = 512;           // beyond: answered 503 and closed
   std::string server_header = "Moat/0.1.0 (linux)";  // Server: header on every response
+  int tls_handshake_timeout_ms = 10000;  // a TLS client that has not finished by then is dropped
+};
+
+// A listening socket to serve (remains owned by the caller). With `tls`, every accepted
+// connection must complete a TLS handshake with a verified client certificate first (tls.h);
+// its plaintext is then relayed through an AF_UNIX socketpair by a thread of its own, so
+// handlers, streams and hijacked connections see an ordinary socket.
+struct Listener {
+  int fd = -1;
+  std::shared_ptr<const tls::Context> tls;
 };
 
 class Router {
@@ -163,6 +182,8 @@ class Server {
   // Per connection: SO_PEERCRED once, then requests until the client closes, "Connection:
   // close", HTTP/1.0 without keep-alive, a hijack, or an error that leaves the stream unusable.
   Result<void> Serve(int listen_fd);
+  // The same on several listening sockets at once (unix and TLS); at least one.
+  Result<void> Serve(const std::vector<Listener>& listeners);
   // Makes Serve return: stops accepting, shuts down open connections. Thread-safe and
   // async-signal-safe (one write to an eventfd); may be called before Serve.
   void Stop();

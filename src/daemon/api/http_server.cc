@@ -9,8 +9,11 @@
 // back, syscalls the front's seccomp allowlist does not need. The listening socket may be
 // blocking or non-blocking; accepted sockets are blocking. The syscalls here are accept4,
 // recvfrom, sendmsg, shutdown, getsockopt, fcntl(F_DUPFD_CLOEXEC), poll, eventfd2/write/close,
-// plus thread creation (clone/clone3, mmap, mprotect, futex).
+// plus thread creation (clone/clone3, mmap, mprotect, futex). TLS listeners add socketpair
+// (AF_UNIX) and what tls.cc lists (getrandom among it).
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -31,8 +34,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/log.h"
 #include "base/strings.h"
 #include "base/sys/io.h"
+#include "base/sys/socket.h"
 #include "base/sys/socket_io.h"
 #include "daemon/api/http.h"
 #include "daemon/api/url.h"
@@ -173,6 +178,28 @@ bool HasToken(const std::string& value, std::string_view token) {
 
 std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
 
+// "address:port" of a TCP client, for logs.
+std::string PeerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+    return StrFormat("%s:%d", host, port);
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+    return StrFormat("[%s]:%d", host, port);
+  }
+  return "?";
+}
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -192,7 +219,10 @@ struct Server::Impl {
   std::unordered_map<uint64_t, std::thread> threads;
   std::vector<uint64_t> finished;  // threads that have ended and wait to be joined
 
-  void RunConnection(uint64_t id, UniqueFd fd);
+  void RunConnection(uint64_t id, UniqueFd fd, std::shared_ptr<const tls::Context> tls);
+  // A TLS connection on `fd` (remains owned by the caller): handshake, then HTTP on a
+  // socketpair whose other end a relay thread connects to the TLS stream.
+  void RunTlsConnection(int fd, std::shared_ptr<const tls::Context> tls);
   void ReapFinished();
   void ShutdownAll();
   void RefuseBusy(int fd);
@@ -200,12 +230,20 @@ struct Server::Impl {
 
 namespace {
 
+// The client of a TLS connection, as the HTTP layer reports it.
+struct TlsPeer {
+  std::string common_name;
+  int tcp_fd = -1;  // the TCP socket (owned by the tls::Connection), reported as client_fd
+};
+
 // One client connection and the Responder its handlers answer through. Lives on the
-// connection's thread only.
+// connection's thread only. `fd` is a unix socket: the client's, or with `tls` the local end
+// of the TLS relay.
 class Connection final : public Responder {
  public:
-  Connection(const ServerOptions& options, const Router& router, int fd)
-      : options_(options), router_(router), fd_(fd), stream_(fd) {}
+  Connection(const ServerOptions& options, const Router& router, int fd,
+             const TlsPeer* tls = nullptr)
+      : options_(options), router_(router), fd_(fd), tls_(tls), stream_(fd) {}
 
   // Serves requests until the client closes, an answer says "close", or the socket fails.
   void Run();
@@ -252,6 +290,7 @@ class Connection final : public Responder {
   const ServerOptions& options_;
   const Router& router_;
   const int fd_;  // remains owned by Impl::RunConnection
+  const TlsPeer* tls_;  // null for a unix client; else outlives the connection
   FdStream stream_;
   beast::flat_buffer buffer_;  // bytes read past what the parser consumed
   std::optional<Parser> parser_;
@@ -266,8 +305,11 @@ class Connection final : public Responder {
 };
 
 void Connection::Run() {
-  Result<ucred> cred = sys::GetPeerCred(fd_);
-  if (cred) peer_ = *cred;
+  // Over TLS fd_ is our own socketpair: its SO_PEERCRED would name the front itself.
+  if (!tls_) {
+    Result<ucred> cred = sys::GetPeerCred(fd_);
+    if (cred) peer_ = *cred;
+  }
   for (;;) {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(
@@ -318,6 +360,11 @@ void Connection::Dispatch() {
   request_.peer_uid = peer_.uid;
   request_.peer_gid = peer_.gid;
   request_.client_fd = fd_;
+  if (tls_) {
+    request_.transport = Request::Transport::kTls;
+    request_.peer_cn = tls_->common_name;
+    request_.client_fd = tls_->tcp_fd;
+  }
   for (const auto& field : msg) {
     std::string name = Lower(View(field.name_string()));
     std::string value(View(field.value()));
@@ -528,8 +575,11 @@ Result<Hijacked> Connection::Hijack(const std::string& content_type) {
 
 }  // namespace
 
-void Server::Impl::RunConnection(uint64_t id, UniqueFd fd) {
-  {
+void Server::Impl::RunConnection(uint64_t id, UniqueFd fd,
+                                  std::shared_ptr<const tls::Context> tls) {
+  if (tls) {
+    RunTlsConnection(fd.get(), std::move(tls));
+  } else {
     Connection connection(options, router, fd.get());
     connection.Run();
   }
@@ -538,6 +588,43 @@ void Server::Impl::RunConnection(uint64_t id, UniqueFd fd) {
   live.erase(id);
   finished.push_back(id);
   fd.reset();
+}
+
+void Server::Impl::RunTlsConnection(int fd, std::shared_ptr<const tls::Context> tls) {
+  auto conn = tls::Connection::Accept(std::move(tls), fd, options.tls_handshake_timeout_ms);
+  if (!conn) {
+    MOAT_LOG(kInfo, "api: TLS client %s refused: %s", PeerAddress(fd).c_str(),
+             conn.error().message.c_str());
+    return;
+  }
+  Result<std::pair<UniqueFd, UniqueFd>> pair = sys::socketpair(SOCK_STREAM);
+  if (!pair) {
+    MOAT_LOG(kError, "api: TLS relay: %s", pair.error().message.c_str());
+    return;
+  }
+  UniqueFd relay_end = std::move(pair->second);
+  tls::Connection* c = conn->get();
+  std::thread relay;
+  try {
+    relay = std::thread([c, &relay_end] {
+      c->Relay(relay_end.get());
+      // Whatever ended the relay, the HTTP side sees EOF (and EPIPE) now.
+      (void)sys::shutdown(relay_end.get(), SHUT_RDWR);
+    });
+  } catch (const std::system_error&) {
+    MOAT_LOG(kError, "api: TLS relay: no thread to be had");
+    return;
+  }
+  MOAT_LOG(kDebug, "api: TLS client %s \"%s\"", PeerAddress(fd).c_str(),
+           c->peer_common_name().c_str());
+  TlsPeer peer{c->peer_common_name(), fd};
+  {
+    Connection connection(options, router, pair->first.get(), &peer);
+    connection.Run();
+  }
+  // Closing our end (POLLHUP on the relay's) lets the relay flush, send close_notify and end.
+  pair->first.reset();
+  relay.join();
 }
 
 void Server::Impl::ReapFinished() {
@@ -586,24 +673,43 @@ Server::~Server() = default;
 
 void Server::Stop() { (void)sys::eventfd_write(impl_->stop_fd.get(), 1); }
 
-Result<void> Server::Serve(int listen_fd) {
+Result<void> Server::Serve(int listen_fd) { return Serve(std::vector<Listener>{{listen_fd, nullptr}}); }
+
+Result<void> Server::Serve(const std::vector<Listener>& listeners) {
   Impl& s = *impl_;
   Result<void> result = Ok();
+  if (listeners.empty()) return Fail(ErrorKind::kInvalidArgument, "no listening socket to serve");
+  // fds[0] is the stop eventfd, fds[1 + i] listeners[i].
+  std::vector<pollfd> fds;
+  fds.push_back({s.stop_fd.get(), POLLIN, 0});
+  for (const Listener& l : listeners) fds.push_back({l.fd, POLLIN, 0});
+  size_t next = 0;  // round robin over ready listeners, one accept per wakeup
   for (;;) {
-    pollfd fds[2] = {{listen_fd, POLLIN, 0}, {s.stop_fd.get(), POLLIN, 0}};
-    Result<int> ready = sys::poll(fds, 2, -1);
+    for (pollfd& p : fds) p.revents = 0;
+    Result<int> ready = sys::poll(fds.data(), fds.size(), -1);
     if (!ready) {
       result = Fail(std::move(ready).error());
       break;
     }
     s.ReapFinished();
-    if (fds[1].revents) break;
-    if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-      result = Fail(ErrorKind::kUnavailable, "listening socket failed (poll revents 0x%x)",
-                    fds[0].revents);
-      break;
+    if (fds[0].revents) break;
+    size_t which = listeners.size();
+    bool failed = false;
+    for (size_t k = 0; k < listeners.size(); ++k) {
+      size_t i = (next + k) % listeners.size();
+      short rev = fds[1 + i].revents;
+      if (rev & (POLLERR | POLLHUP | POLLNVAL)) {
+        result = Fail(ErrorKind::kUnavailable, "listening socket failed (poll revents 0x%x)", rev);
+        failed = true;
+        break;
+      }
+      if ((rev & POLLIN) && which == listeners.size()) which = i;
     }
-    if (!(fds[0].revents & POLLIN)) continue;
+    if (failed) break;
+    if (which == listeners.size()) continue;
+    next = which + 1;
+    int listen_fd = listeners[which].fd;
+    std::shared_ptr<const tls::Context> tls = listeners[which].tls;
     Result<UniqueFd> conn = sys::accept4(listen_fd, 0);
     if (!conn) {
       int err = conn.error().sys_errno;
@@ -630,7 +736,7 @@ Result<void> Server::Serve(int listen_fd) {
     // leaves the fd here to be answered and closed.
     int raw = conn->release();
     try {
-      s.threads.emplace(id, std::thread([&s, id, raw] { s.RunConnection(id, UniqueFd(raw)); }));
+      s.threads.emplace(id, std::thread([&s, id, raw, tls] { s.RunConnection(id, UniqueFd(raw), tls); }));
     } catch (const std::system_error&) {
       // No thread to be had (EAGAIN: the process hit its thread limit).
       UniqueFd refused(raw);

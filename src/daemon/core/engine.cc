@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "base/log.h"
@@ -166,6 +167,101 @@ Result<Json> Engine::LoadImage(privsep::Request& r, std::vector<UniqueFd>* out_f
   }).detach();
   out_fds->push_back(std::move(rd));
   return Answer(200);
+}
+
+namespace {
+
+// The core's check of what the front decoded (the front is not trusted).
+Result<image::RegistryAuth> AuthArg(const Json& args) {
+  MOAT_ASSIGN_OR_RETURN(privsep::RegistryAuthSpec spec,
+                        privsep::DecodeRegistryAuth(args.value("auth", Json::object())));
+  image::RegistryAuth a;
+  a.username = spec.username;
+  a.password = spec.password;
+  a.identity_token = spec.identity_token;
+  a.registry_token = spec.registry_token;
+  a.server_address = spec.server_address;
+  return a;
+}
+
+// One line of Docker's JSON message stream for a progress event.
+Json ProgressJson(const image::ProgressEvent& e) {
+  Json j = {{"status", e.status}};
+  if (!e.id.empty()) j["id"] = e.id;
+  if (e.current >= 0 || e.total >= 0) {
+    Json d = Json::object();
+    if (e.current >= 0) d["current"] = e.current;
+    if (e.total >= 0) d["total"] = e.total;
+    j["progressDetail"] = d;
+  } else if (!e.id.empty()) {
+    j["progressDetail"] = Json::object();
+  }
+  return j;
+}
+
+Json ErrorLine(const std::string& message) {
+  return {{"errorDetail", {{"message", message}}}, {"error", message}};
+}
+
+// Runs `job` on its own thread writing JSON lines into a pipe; the read end is the answer's fd.
+Result<Json> StreamJob(std::vector<UniqueFd>* out_fds,
+                       std::function<void(const std::function<void(const Json&)>&)> job) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return FailErrno("pipe2");
+  UniqueFd rd(p[0]);
+  auto wr = std::make_shared<UniqueFd>(p[1]);
+  std::thread([wr, job = std::move(job)] {
+    signal(SIGPIPE, SIG_IGN);
+    job([&](const Json& j) { (void)sys::WriteAll(wr->get(), Dump(j) + "\n"); });
+  }).detach();
+  out_fds->push_back(std::move(rd));
+  return Answer(200);
+}
+
+}  // namespace
+
+Result<Json> Engine::PullImage(privsep::Request& r, std::vector<UniqueFd>* out_fds) {
+  MOAT_ASSIGN_OR_RETURN(image::Reference ref, image::ParseReference(ArgString(r.args, "ref")));
+  image::PullOptions opts;
+  MOAT_ASSIGN_OR_RETURN(opts.auth, AuthArg(r.args));
+  Json platform = r.args.value("platform", Json::object());
+  std::string text;
+  if (platform.is_object() && !platform.value("os", "").empty()) {
+    text = platform.value("os", "");
+    if (!platform.value("architecture", "").empty()) text += "/" + platform.value("architecture", "");
+    if (!platform.value("variant", "").empty()) text += "/" + platform.value("variant", "");
+  }
+  MOAT_ASSIGN_OR_RETURN(privsep::PlatformSpec ps, privsep::ParsePlatform(text));
+  opts.os = ps.os;
+  opts.architecture = ps.architecture;
+  opts.variant = ps.variant;
+  return StreamJob(out_fds, [this, ref, opts](const std::function<void(const Json&)>& line) {
+    auto result = store_->Pull(ref, opts, [&](const image::ProgressEvent& e) { line(ProgressJson(e)); });
+    if (!result) {
+      MOAT_LOG(kWarning, "pull %s: %s", ref.String().c_str(), result.error().message.c_str());
+      line(ErrorLine(result.error().message));
+      return;
+    }
+    Event e{"image", "pull", ref.String(), {{"name", ref.String()}}, 0};
+    events_->Publish(e);
+  });
+}
+
+Result<Json> Engine::PushImage(privsep::Request& r, std::vector<UniqueFd>* out_fds) {
+  MOAT_ASSIGN_OR_RETURN(image::Reference ref, image::ParseReference(ArgString(r.args, "ref")));
+  MOAT_ASSIGN_OR_RETURN(image::RegistryAuth auth, AuthArg(r.args));
+  MOAT_TRY(store_->Resolve(ref.String()));  // a clear 404 before any stream starts
+  return StreamJob(out_fds, [this, ref, auth](const std::function<void(const Json&)>& line) {
+    auto digest = store_->Push(ref, auth, [&](const image::ProgressEvent& e) { line(ProgressJson(e)); });
+    if (!digest) {
+      MOAT_LOG(kWarning, "push %s: %s", ref.String().c_str(), digest.error().message.c_str());
+      line(ErrorLine(digest.error().message));
+      return;
+    }
+    line({{"progressDetail", Json::object()}, {"aux", {{"Tag", ref.tag}, {"Digest", *digest}}}});
+    Event e{"image", "push", ref.String(), {{"name", ref.String()}}, 0};
+    events_->Publish(e);
+  });
 }
 
 Result<Json> Engine::SaveImage(privsep::Request& r, std::vector<UniqueFd>* out_fds) {
@@ -349,6 +445,15 @@ Result<Json> Engine::Dispatch(privsep::Request& r, std::vector<UniqueFd>* out) {
       return LoadImage(r, out);
     case Op::kImageSave:
       return SaveImage(r, out);
+    case Op::kImagePull:
+      return PullImage(r, out);
+    case Op::kImagePush:
+      return PushImage(r, out);
+    case Op::kAuth: {
+      MOAT_ASSIGN_OR_RETURN(image::RegistryAuth auth, AuthArg(a));
+      MOAT_ASSIGN_OR_RETURN(std::string token, store_->CheckAuth(auth));
+      return Answer(200, {{"Status", "Login Succeeded"}, {"IdentityToken", token}});
+    }
     case Op::kImageTag: {
       MOAT_ASSIGN_OR_RETURN(std::string name, RequiredId(a, "name"));
       std::string repo = ArgString(a, "repo"), tag = ArgString(a, "tag");

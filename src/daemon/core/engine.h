@@ -37,6 +37,9 @@ class Engine {
   Result<Json> Info();
   Result<Json> LoadImage(privsep::Request& r, std::vector<UniqueFd>* out_fds);
   Result<Json> SaveImage(privsep::Request& r, std::vector<UniqueFd>* out_fds);
+  // docker pull / push: a JSON progress stream in a pipe whose read end goes to the front.
+  Result<Json> PullImage(privsep::Request& r, std::vector<UniqueFd>* out_fds);
+  Result<Json> PushImage(privsep::Request& r, std::vector<UniqueFd>* out_fds);
   Result<Json> Volumes(privsep::Request& r);
   Result<Json> NetworkOp(privsep::Request& r);
 

@@ -345,9 +345,21 @@ api::Router MakeRouter(CoreClient* core, FrontInfo info) {
   add("POST", "/images/create", BodyMode::kStreamed, [core](Request& req, Responder& resp) {
     auto src = req.Query("fromSrc");
     if (!src) {
-      std::string image = req.Query("fromImage").value_or("");
-      return resp.Error(404, "pull access denied for " + image +
-                                 ": Moat cannot pull from registries yet (issue #4); load the image with `docker load`");
+      // docker pull: the progress stream comes back from the core through a pipe.
+      auto ref = privsep::PullReference(req.Query("fromImage").value_or(""), req.Query("tag").value_or(""));
+      if (!ref) return SendError(resp, ref.error());
+      auto platform = privsep::ParsePlatform(req.Query("platform").value_or(""));
+      if (!platform) return SendError(resp, platform.error());
+      auto auth = privsep::DecodeRegistryAuthHeader(req.Header("x-registry-auth"));
+      if (!auth) return SendError(resp, auth.error());
+      auto reply = CallCore(core, req, resp, Op::kImagePull,
+                            {{"ref", *ref},
+                             {"platform", {{"os", platform->os}, {"architecture", platform->architecture},
+                                           {"variant", platform->variant}}},
+                             {"auth", privsep::EncodeRegistryAuth(*auth)}});
+      if (!reply) return;
+      if (reply->fds.empty()) return resp.Error(500, "no pull stream");
+      return StreamFd(resp, reply->fds[0].get(), 200, "application/json");
     }
     if (*src != "-") return resp.Error(400, "import from a URL is not supported; send the tarball in the body (fromSrc=-)");
     auto pipe = Pipe();
@@ -377,6 +389,23 @@ api::Router MakeRouter(CoreClient* core, FrontInfo info) {
     save(req, resp, names);
   });
   add("GET", "/images/{name*}/get", kB, [save](Request& req, Responder& resp) { save(req, resp, {req.params["name"]}); });
+  add("POST", "/images/{name*}/push", kB, [core](Request& req, Responder& resp) {
+    auto auth = privsep::DecodeRegistryAuthHeader(req.Header("x-registry-auth"));
+    if (!auth) return SendError(resp, auth.error());
+    auto ref = privsep::PullReference(req.params["name"], req.Query("tag").value_or(""));
+    if (!ref) return SendError(resp, ref.error());
+    auto reply = CallCore(core, req, resp, Op::kImagePush, {{"ref", *ref}, {"auth", privsep::EncodeRegistryAuth(*auth)}});
+    if (!reply) return;
+    if (reply->fds.empty()) return resp.Error(500, "no push stream");
+    StreamFd(resp, reply->fds[0].get(), 200, "application/json");
+  });
+  add("POST", "/auth", kB, [core](Request& req, Responder& resp) {
+    auto body = BodyJson(req);
+    if (!body) return SendError(resp, body.error());
+    auto auth = privsep::DecodeRegistryAuth(*body);
+    if (!auth) return SendError(resp, auth.error());
+    Simple(core, req, resp, Op::kAuth, {{"auth", privsep::EncodeRegistryAuth(*auth)}});
+  });
   add("GET", "/images/{name*}/json", kB, [core](Request& req, Responder& resp) {
     Simple(core, req, resp, Op::kImageInspect, {{"name", req.params["name"]}});
   });

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -39,7 +40,8 @@ oci::Seccomp FrontProfile() {
       Allow({"poll", "ppoll", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
              "eventfd2", "timerfd_create", "timerfd_settime", "timerfd_gettime", "nanosleep",
              "clock_nanosleep", "clock_gettime", "gettimeofday", "sched_yield"}),
-      // Memory and threads (the C library's malloc and pthreads).
+      // Memory and threads (the C library's malloc and pthreads). getrandom also seeds
+      // OpenSSL's DRBG for TLS (keys, nonces); it never falls back to /dev/urandom here.
       Allow({"mmap", "munmap", "mprotect", "mremap", "brk", "madvise", "futex",
              "set_robust_list", "get_robust_list", "rseq", "exit", "exit_group", "gettid",
              "getpid", "tgkill", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
@@ -57,6 +59,11 @@ oci::Seccomp FrontProfile() {
   clone3.action = "SCMP_ACT_ERRNO";
   clone3.errno_ret = ENOSYS;
   p.syscalls.push_back(clone3);
+  // socketpair only for AF_UNIX: the TLS relay of each TCP client (http_server.cc). Such a
+  // pair reaches nothing outside the process.
+  oci::SeccompSyscall socketpair = Allow({"socketpair"});
+  socketpair.args = {{0, AF_UNIX, 0, "SCMP_CMP_EQ"}};
+  p.syscalls.push_back(socketpair);
   // ioctl only to query readable bytes and set non-blocking mode.
   oci::SeccompSyscall ioctl = Allow({"ioctl"});
   ioctl.args = {{1, FIONBIO, 0, "SCMP_CMP_EQ"}, {1, FIONREAD, 0, "SCMP_CMP_EQ"}};

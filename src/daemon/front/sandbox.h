@@ -3,8 +3,9 @@
 // Confinement of moatd's API front, applied in the forked front process before it parses a
 // single byte: an empty root directory, a non-root uid and gid without supplementary groups,
 // no capabilities in any set, no_new_privs, and a seccomp allowlist that permits sockets it was
-// given, threads and memory, and nothing that opens files, executes programs or makes new
-// network connections.
+// given, threads and memory, AF_UNIX socketpairs (TLS relays) and getrandom (TLS), and nothing
+// that opens files, executes programs or makes new network connections. TLS certificates and
+// keys must therefore be loaded before EnterSandbox.
 
 #include <sys/types.h>
 

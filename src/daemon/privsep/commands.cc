@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/base64.h"
 #include "base/strings.h"
 #include "oci/names.h"
 
@@ -732,6 +733,113 @@ Result<void> ValidateExecSpec(const ExecSpec& e) {
     if (v.empty() || v[0] == '=') return Fail(ErrorKind::kInvalidArgument, "Env: invalid environment variable: %s", v.c_str());
   }
   return {};
+}
+
+namespace {
+
+Result<void> CheckAuthValue(const std::string& v, const char* field) {
+  if (v.size() > 4096) return Fail(ErrorKind::kInvalidArgument, "registry auth: %s is too long", field);
+  for (unsigned char c : v) {
+    if (c < 0x20 || c == 0x7f)
+      return Fail(ErrorKind::kInvalidArgument, "registry auth: %s holds a control character", field);
+  }
+  // JSON carries text: bytes that are not UTF-8 would reach the core changed (found by
+  // fuzz/container_spec.cc).
+  if (!IsValidUtf8(v)) return Fail(ErrorKind::kInvalidArgument, "registry auth: %s is not UTF-8", field);
+  return Ok();
+}
+
+}  // namespace
+
+Result<RegistryAuthSpec> DecodeRegistryAuth(const Json& body) {
+  if (body.is_null()) return RegistryAuthSpec{};
+  if (!body.is_object()) return Fail(ErrorKind::kInvalidArgument, "registry auth: not a JSON object");
+  RegistryAuthSpec a;
+  std::string auth, email;
+  // Docker's clients vary in case ("Username" from old ones).
+  auto get = [&](const char* lower, const char* upper, std::string* out) -> Result<void> {
+    MOAT_TRY(GetString(body, lower, out, lower));
+    if (out->empty()) MOAT_TRY(GetString(body, upper, out, lower));
+    return CheckAuthValue(*out, lower);
+  };
+  MOAT_TRY(get("username", "Username", &a.username));
+  MOAT_TRY(get("password", "Password", &a.password));
+  MOAT_TRY(get("auth", "Auth", &auth));
+  MOAT_TRY(get("email", "Email", &email));
+  MOAT_TRY(get("identitytoken", "IdentityToken", &a.identity_token));
+  MOAT_TRY(get("registrytoken", "RegistryToken", &a.registry_token));
+  MOAT_TRY(get("serveraddress", "ServerAddress", &a.server_address));
+  if (!auth.empty() && a.username.empty()) {
+    auto decoded = Base64Decode(auth);
+    if (!decoded) return Fail(ErrorKind::kInvalidArgument, "registry auth: auth is not base64");
+    size_t colon = decoded->find(':');
+    if (colon == std::string::npos)
+      return Fail(ErrorKind::kInvalidArgument, "registry auth: auth is not \"user:password\"");
+    a.username = decoded->substr(0, colon);
+    a.password = decoded->substr(colon + 1);
+    MOAT_TRY(CheckAuthValue(a.username, "auth"));
+    MOAT_TRY(CheckAuthValue(a.password, "auth"));
+  }
+  return a;
+}
+
+Result<RegistryAuthSpec> DecodeRegistryAuthHeader(std::string_view header) {
+  if (TrimWhitespace(header).empty()) return RegistryAuthSpec{};
+  if (header.size() > 32768) return Fail(ErrorKind::kInvalidArgument, "X-Registry-Auth: too long");
+  auto decoded = Base64Decode(header);
+  if (!decoded) return Fail(ErrorKind::kInvalidArgument, "X-Registry-Auth: not base64");
+  if (TrimWhitespace(*decoded).empty()) return RegistryAuthSpec{};
+  auto j = ParseJson(*decoded);
+  if (!j) return Fail(ErrorKind::kInvalidArgument, "X-Registry-Auth: not JSON: %s", j.error().message.c_str());
+  return DecodeRegistryAuth(*j);
+}
+
+Json EncodeRegistryAuth(const RegistryAuthSpec& a) {
+  return Json{{"username", a.username},           {"password", a.password},
+              {"identitytoken", a.identity_token}, {"registrytoken", a.registry_token},
+              {"serveraddress", a.server_address}};
+}
+
+Result<std::string> PullReference(const std::string& from_image, const std::string& tag) {
+  if (from_image.empty()) return Fail(ErrorKind::kInvalidArgument, "fromImage: an image name is required");
+  if (from_image.size() > 1024) return Fail(ErrorKind::kInvalidArgument, "fromImage: too long");
+  std::string ref = from_image;
+  if (!tag.empty()) {
+    // A tag alongside a name that has one already: Docker takes the query's tag.
+    size_t slash = ref.rfind('/');
+    size_t colon = ref.rfind(':');
+    if (ref.find('@') != std::string::npos)
+      return Fail(ErrorKind::kInvalidArgument, "fromImage %s has a digest: no tag may be given", from_image.c_str());
+    if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) ref.resize(colon);
+    ref += (StartsWith(tag, "sha256:") ? "@" : ":") + tag;
+  }
+  for (unsigned char c : ref) {
+    if (c <= 0x20 || c >= 0x7f) return Fail(ErrorKind::kInvalidArgument, "invalid reference format: %s", ref.c_str());
+  }
+  return ref;
+}
+
+Result<PlatformSpec> ParsePlatform(const std::string& text) {
+  PlatformSpec p;
+  if (text.empty()) return p;
+  auto parts = StrSplit(text, '/');
+  if (parts.size() > 3)
+    return Fail(ErrorKind::kInvalidArgument, "invalid platform %s: expected os[/arch[/variant]]", text.c_str());
+  for (auto& part : parts) {
+    if (part.empty() || part.size() > 32)
+      return Fail(ErrorKind::kInvalidArgument, "invalid platform %s: expected os[/arch[/variant]]", text.c_str());
+    for (char& c : part) {
+      if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+        return Fail(ErrorKind::kInvalidArgument, "invalid platform %s: bad character", text.c_str());
+      c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  p.os = parts[0];
+  if (parts.size() > 1) p.architecture = parts[1];
+  if (parts.size() > 2) p.variant = parts[2];
+  if (p.os != "linux")
+    return Fail(ErrorKind::kInvalidArgument, "invalid platform %s: Moat runs linux images only", text.c_str());
+  return p;
 }
 
 }  // namespace moat::daemon::privsep

@@ -148,6 +148,32 @@ Result<ExecSpec> DecodeExecSpec(const Json& body);
 Json EncodeExecSpec(const ExecSpec& spec);
 Result<void> ValidateExecSpec(const ExecSpec& spec);
 
+// Registry credentials as the Engine API carries them: the body of POST /auth, or the
+// X-Registry-Auth header (base64, standard or URL alphabet, of the same JSON). Field names as
+// Docker's AuthConfig: username, password, auth ("user:pass" base64; split when username is
+// empty), identitytoken, registrytoken, serveraddress (email is accepted and ignored).
+struct RegistryAuthSpec {
+  std::string username, password, identity_token, registry_token, server_address;
+  bool operator==(const RegistryAuthSpec&) const = default;
+};
+// An empty or absent header is anonymous ({}). kInvalidArgument naming what was wrong; values
+// are limited (4 KiB each) and must not hold control characters.
+Result<RegistryAuthSpec> DecodeRegistryAuthHeader(std::string_view header);
+Result<RegistryAuthSpec> DecodeRegistryAuth(const Json& body);
+// The normalised JSON the core receives ({"username":..,"password":..,"identitytoken":..,
+// "registrytoken":..,"serveraddress":..}); DecodeRegistryAuth(Encode(a)) == a.
+Json EncodeRegistryAuth(const RegistryAuthSpec& auth);
+
+// An image reference of `docker pull`'s query: fromImage ("busybox", "busybox:1.36",
+// "localhost:5000/x@sha256:..") and tag ("latest", "sha256:<hex>" for a digest, or empty) ->
+// one reference string ("busybox:latest", "x@sha256:.."). kInvalidArgument for a bad name.
+Result<std::string> PullReference(const std::string& from_image, const std::string& tag);
+// `docker pull --platform`: "os[/arch[/variant]]" -> {os, arch, variant}; empty -> all empty.
+struct PlatformSpec {
+  std::string os, architecture, variant;
+};
+Result<PlatformSpec> ParsePlatform(const std::string& text);
+
 // Parses Docker's byte sizes for --memory etc. are client-side; the API carries numbers.
 // Parses a signal given as a name ("SIGTERM", "TERM", "term") or number; kInvalidArgument.
 Result<int> ParseSignal(const std::string& s);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/base64.h"
+
 namespace moat::daemon::privsep {
 namespace {
 
@@ -137,6 +139,77 @@ TEST(ContainerSpecTest, NetworkFieldsRoundTrip) {
   EXPECT_EQ(again->ports, s->ports);
   EXPECT_EQ(again->endpoints, s->endpoints);
   EXPECT_EQ(Dump(EncodeContainerSpec(*again)), Dump(EncodeContainerSpec(*s)));
+}
+
+}  // namespace
+}  // namespace moat::daemon::privsep
+
+namespace moat::daemon::privsep {
+namespace {
+
+TEST(RegistryAuthTest, HeaderForms) {
+  // What the docker CLI sends without credentials.
+  auto anon = DecodeRegistryAuthHeader("e30=");
+  ASSERT_TRUE(anon) << anon.error().message;
+  EXPECT_EQ(*anon, RegistryAuthSpec{});
+  EXPECT_EQ(*DecodeRegistryAuthHeader(""), RegistryAuthSpec{});
+  // {"username":"u","password":"p?>","serveraddress":"localhost:5000"} in the URL alphabet.
+  std::string json = R"({"username":"u","password":"p?>","serveraddress":"localhost:5000"})";
+  auto a = DecodeRegistryAuthHeader(Base64Encode(json, Base64Alphabet::kUrl));
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->username, "u");
+  EXPECT_EQ(a->password, "p?>");
+  EXPECT_EQ(a->server_address, "localhost:5000");
+  // "auth": base64("user:pa:ss") splits at the first colon.
+  auto b = DecodeRegistryAuth(Json{{"auth", Base64Encode("user:pa:ss")}});
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->username, "user");
+  EXPECT_EQ(b->password, "pa:ss");
+  EXPECT_EQ(*DecodeRegistryAuth(EncodeRegistryAuth(*a)), *a);
+}
+
+TEST(RegistryAuthTest, BadInputNamesTheProblem) {
+  auto e1 = DecodeRegistryAuthHeader("not base64!");
+  ASSERT_FALSE(e1);
+  EXPECT_NE(e1.error().message.find("not base64"), std::string::npos);
+  auto e2 = DecodeRegistryAuthHeader(Base64Encode("[1,2]"));
+  ASSERT_FALSE(e2);
+  EXPECT_NE(e2.error().message.find("not a JSON object"), std::string::npos);
+  auto e3 = DecodeRegistryAuth(Json{{"username", 5}});
+  ASSERT_FALSE(e3);
+  EXPECT_NE(e3.error().message.find("username"), std::string::npos);
+  auto e4 = DecodeRegistryAuth(Json{{"password", "a\nb"}});
+  ASSERT_FALSE(e4);
+  EXPECT_NE(e4.error().message.find("control character"), std::string::npos);
+  EXPECT_FALSE(DecodeRegistryAuth(Json{{"auth", Base64Encode("nocolon")}}));
+  auto e5 = DecodeRegistryAuth(Json{{"auth", "bW9hdDpz/i2/"}});  // "moat:s\xfe-\xbf"
+  ASSERT_FALSE(e5);
+  EXPECT_NE(e5.error().message.find("UTF-8"), std::string::npos);
+}
+
+TEST(PullReferenceTest, QueryForms) {
+  EXPECT_EQ(*PullReference("busybox", "latest"), "busybox:latest");
+  EXPECT_EQ(*PullReference("busybox:1.36", ""), "busybox:1.36");
+  EXPECT_EQ(*PullReference("localhost:5000/x", "v1"), "localhost:5000/x:v1");
+  EXPECT_EQ(*PullReference("localhost:5000/x:old", "v1"), "localhost:5000/x:v1");
+  std::string dg = "sha256:" + std::string(64, 'a');
+  EXPECT_EQ(*PullReference("x", dg), "x@" + dg);
+  EXPECT_FALSE(PullReference("", "latest"));
+  EXPECT_FALSE(PullReference("x@" + dg, "latest"));
+  EXPECT_FALSE(PullReference("bad name", ""));
+}
+
+TEST(PlatformTest, Parse) {
+  auto p = ParsePlatform("linux/arm64/v8");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->architecture, "arm64");
+  EXPECT_EQ(p->variant, "v8");
+  EXPECT_EQ(ParsePlatform("Linux/AMD64")->architecture, "amd64");
+  EXPECT_TRUE(ParsePlatform("")->os.empty());
+  EXPECT_FALSE(ParsePlatform("windows/amd64"));
+  EXPECT_FALSE(ParsePlatform("linux//x"));
+  EXPECT_FALSE(ParsePlatform("linux/amd64/v1/x"));
+  EXPECT_FALSE(ParsePlatform("linux/a;b"));
 }
 
 }  // namespace

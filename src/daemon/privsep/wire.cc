@@ -10,7 +10,7 @@
 namespace moat::daemon::privsep {
 namespace {
 
-constexpr std::array<std::pair<Op, const char*>, 53> kOps = {{
+constexpr std::array<std::pair<Op, const char*>, 56> kOps = {{
     {Op::kSystemInfo, "system.info"},         {Op::kSystemDf, "system.df"},
     {Op::kEvents, "system.events"},           {Op::kImageList, "image.list"},
     {Op::kImageInspect, "image.inspect"},     {Op::kImageHistory, "image.history"},
@@ -40,7 +40,8 @@ constexpr std::array<std::pair<Op, const char*>, 53> kOps = {{
     {Op::kNetworkList, "network.list"},       {Op::kNetworkCreate, "network.create"},
     {Op::kNetworkInspect, "network.inspect"}, {Op::kNetworkRemove, "network.remove"},
     {Op::kNetworkConnect, "network.connect"}, {Op::kNetworkDisconnect, "network.disconnect"},
-    {Op::kNetworkPrune, "network.prune"},
+    {Op::kNetworkPrune, "network.prune"},     {Op::kImagePull, "image.pull"},
+    {Op::kImagePush, "image.push"},           {Op::kAuth, "system.auth"},
 }};
 
 constexpr std::array<std::pair<ErrorKind, const char*>, 8> kKinds = {{

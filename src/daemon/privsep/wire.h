@@ -83,6 +83,9 @@ enum class Op {
   kNetworkConnect,
   kNetworkDisconnect,
   kNetworkPrune,
+  kImagePull,
+  kImagePush,
+  kAuth,
 };
 
 const char* OpName(Op op);

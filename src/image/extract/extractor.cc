@@ -156,13 +156,26 @@ timespec2 Times(struct archive_entry* e) {
   return ts;
 }
 
-Result<void> ApplyXattrs(int fd, struct archive_entry* e) {
+// Overlay obeys trusted.overlay.* (and user.overlay.* with userxattr): redirect, metacopy,
+// opaque and whiteout markers from a tar could make overlay read other layers' files, so
+// they are never taken from the image. trusted.*, security.* (SELinux labels, IMA) and
+// system.* (ACLs) are host policy, not image content.
+bool IsAllowedXattr(std::string_view name) {
+  if (StartsWith(name, "user.")) return !StartsWith(name, "user.overlay.");
+  return name == "security.capability";
+}
+
+Result<void> ApplyXattrs(int fd, struct archive_entry* e, ExtractResult* res) {
   archive_entry_xattr_reset(e);
   const char* name;
   const void* value;
   size_t size;
   while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-    MOAT_TRY(sys::fsetxattr(fd, name, value, size).Context("xattr on entry"));
+    if (!IsAllowedXattr(name)) {
+      ++res->xattrs_skipped;
+      continue;
+    }
+    MOAT_TRY(sys::fsetxattr(fd, name, value, size).Context("xattr %s on entry", name));
   }
   return Ok();
 }
@@ -181,7 +194,10 @@ class Extractor {
     auto comps = CleanPath(name);
     if (comps.empty()) {
       // The root itself ("./"): take its metadata.
-      if (archive_entry_filetype(e) == AE_IFDIR) dirs_.push_back({".", e_clone(e)});
+      if (archive_entry_filetype(e) != AE_IFDIR || archive_entry_hardlink(e))
+        return Fail(ErrorKind::kInvalidArgument,
+                    "tar entry %s names the layer root and is not a directory", name.c_str());
+      dirs_.push_back({".", e_clone(e)});
       return Ok();
     }
     std::string base = comps.back();
@@ -193,8 +209,10 @@ class Extractor {
       if (base == ".wh..wh..opq") {
         MOAT_ASSIGN_OR_RETURN(UniqueFd d, sys::openat2(root_fd_, parent_path,
                                                        O_RDONLY | O_DIRECTORY, 0, kResolve));
-        std::string xname = opts_.xattr_namespace + ".overlay.opaque";
-        return sys::fsetxattr(d.get(), xname, "y", 1).Context("opaque dir %s", name.c_str());
+        OpaqueBroker direct;
+        OpaqueBroker* broker = opts_.broker ? opts_.broker : &direct;
+        return broker->MarkOpaque(d.get(), opts_.xattr_namespace)
+            .Context("opaque dir %s", name.c_str());
       }
       std::string target = base.substr(4);
       if (target.empty() || target == "." || target == "..")
@@ -233,7 +251,7 @@ class Extractor {
                                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
         if (chown) MOAT_TRY(sys::fchown(d.get(), uid, gid));
         MOAT_TRY(sys::fchmod(d.get(), perm));
-        MOAT_TRY(ApplyXattrs(d.get(), e));
+        MOAT_TRY(ApplyXattrs(d.get(), e, res));
         // mtimes of directories are set at the end: creating children changes them.
         dirs_.push_back({JoinPath(comps, comps.size()), e_clone(e)});
         return Ok();
@@ -258,7 +276,7 @@ class Extractor {
         res->size += static_cast<uint64_t>(total);
         if (chown) MOAT_TRY(sys::fchown(f.get(), uid, gid));
         MOAT_TRY(sys::fchmod(f.get(), perm));  // after fchown, which clears setuid
-        MOAT_TRY(ApplyXattrs(f.get(), e));
+        MOAT_TRY(ApplyXattrs(f.get(), e, res));
         return sys::futimens(f.get(), ts.t);
       }
       case AE_IFLNK: {
@@ -272,6 +290,12 @@ class Extractor {
       case AE_IFCHR:
       case AE_IFBLK:
       case AE_IFIFO: {
+        if (type != AE_IFIFO && opts_.devices == DevicePolicy::kRefuse)
+          return Fail(ErrorKind::kInvalidArgument,
+                      "device node %s (%s %u:%u) refused: image layers may not contain devices",
+                      name.c_str(), type == AE_IFCHR ? "char" : "block",
+                      static_cast<unsigned>(archive_entry_rdevmajor(e)),
+                      static_cast<unsigned>(archive_entry_rdevminor(e)));
         dev_t dev = makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
         MOAT_TRY(sys::mknodat(parent.get(), base, type | 0600, type == AE_IFIFO ? 0 : dev)
                      .Context("device %s", name.c_str()));
@@ -374,10 +398,21 @@ Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions&
   return res;
 }
 
-std::string FormatExtractResult(const ExtractResult& r) {
-  return StrFormat("{\"diff_id\":\"%s\",\"size\":%llu,\"entries\":%llu}\n", r.diff_id.c_str(),
-                   static_cast<unsigned long long>(r.size),
-                   static_cast<unsigned long long>(r.entries));
+std::string FormatExtractResult(const ExtractResult& r, const ConfineReport* confinement) {
+  std::string out = StrFormat("{\"diff_id\":\"%s\",\"size\":%llu,\"entries\":%llu",
+                              r.diff_id.c_str(), static_cast<unsigned long long>(r.size),
+                              static_cast<unsigned long long>(r.entries));
+  if (r.xattrs_skipped)
+    out += StrFormat(",\"xattrs_skipped\":%llu",
+                     static_cast<unsigned long long>(r.xattrs_skipped));
+  if (confinement) {
+    std::string landlock = confinement->landlock_abi
+                               ? StrFormat("abi %d", confinement->landlock_abi)
+                               : std::string("unavailable");
+    out += StrFormat(",\"confinement\":{\"namespaces\":%s,\"landlock\":\"%s\"}",
+                     confinement->namespaces ? "true" : "false", landlock.c_str());
+  }
+  return out + "}\n";
 }
 
 std::string FormatExtractError(const std::string& message) {

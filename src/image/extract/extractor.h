@@ -4,11 +4,26 @@
 #include <string>
 
 #include "base/result.h"
+#include "image/extract/confine.h"
 
 // Layer extraction, run inside the moat-extract process (never in the daemon core): untrusted
 // gzip/zstd/tar bytes are parsed here. Every entry is created fd-relative under the target
 // directory with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) resolution, so "..",
-// absolute names, symlinks and hardlinks cannot reach outside it.
+// absolute names, symlinks and hardlinks cannot reach outside it. The process is confined
+// first (confine.h); this file is the second line of defence, and states the policy:
+//  - "../" and absolute names are neutralised: they are taken relative to the layer root, as
+//    if the root were "/" ("../../etc/x" is "etc/x"). An entry that resolves to the root
+//    itself ("..", "/", "./") is only accepted as a directory (its metadata is the root's).
+//  - Symlinks are created as given (they are data for the container); they are followed only
+//    inside the root (RESOLVE_IN_ROOT), and a file entry over a symlink replaces the link.
+//    An entry below a dangling symlink or a non-directory is refused.
+//  - Hardlink targets resolve inside the root; linkat never follows a final symlink.
+//  - Character and block devices are refused ("device node NAME ... refused") unless
+//    ExtractOptions::devices is kAllow (moat-extract --allow-devices, which also keeps
+//    CAP_MKNOD). FIFOs are created: they need no privilege and are inert files.
+//  - setuid/setgid bits and security.capability are kept (see confine.h for why that is safe).
+//  - Xattrs: see IsAllowedXattr in extractor.cc (user.* but user.overlay.*, and
+//    security.capability); the others are skipped and counted.
 namespace moat::image {
 
 struct ExtractLimits {
@@ -26,6 +41,10 @@ struct ExtractOptions {
   // Overlay xattr namespace for opaque dirs: "trusted" (kernel overlay default) or "user"
   // (overlay's userxattr mount option, for rootless).
   std::string xattr_namespace = "trusted";
+  DevicePolicy devices = DevicePolicy::kRefuse;
+  // Sets the overlay opaque xattr (through the broker when confined). Null: fsetxattr directly.
+  // Not owned.
+  OpaqueBroker* broker = nullptr;
 };
 
 struct ExtractResult {
@@ -33,6 +52,7 @@ struct ExtractResult {
   uint64_t size = 0;    // bytes of regular file content
   uint64_t entries = 0;
   uint64_t tar_bytes = 0;
+  uint64_t xattrs_skipped = 0;  // xattrs the policy does not apply (trusted.*, ...)
 };
 
 // Reads a layer (plain tar, gzip or zstd) from `in_fd` and extracts it into the directory
@@ -43,7 +63,10 @@ struct ExtractResult {
 Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions& options);
 
 // The one-line JSON protocol between moat-extract and the store.
-std::string FormatExtractResult(const ExtractResult& r);
+// `confinement`, if not null, adds {"confinement":{"namespaces":B,"landlock":"abi N"|
+// "unavailable"}}.
+std::string FormatExtractResult(const ExtractResult& r,
+                                const ConfineReport* confinement = nullptr);
 std::string FormatExtractError(const std::string& message);
 
 }  // namespace moat::image

@@ -1,16 +1,21 @@
-// moat-extract: extracts one image layer. Runs as its own process so it can be confined
-// (namespaces, seccomp, Landlock) without affecting the daemon.
+// moat-extract: extracts one image layer. Runs as its own process so that it can confine
+// itself (confine.h: namespaces, chroot into the target, capabilities, Landlock, seccomp,
+// rlimits) before it reads a byte of the layer, without affecting the daemon.
 //
-//   moat-extract [--no-chown] [--xattr-namespace=user] [--max-entries=N]
+//   moat-extract [--no-chown] [--xattr-namespace=user] [--allow-devices] [--max-entries=N]
 //                [--max-path-length=N] [--max-bytes=N] [--max-ratio=N]
 //   fd 0: the layer bytes (plain tar, gzip or zstd), read to EOF
-//   fd 1: receives one JSON line {"diff_id":"sha256:..","size":N} or {"error":".."}
+//   fd 1: receives one JSON line {"diff_id":"sha256:..","size":N,"entries":N,
+//         ["xattrs_skipped":N,] "confinement":{"namespaces":true,"landlock":"abi 7"}}
+//         or {"error":".."}
 //   fd 3: the target directory (an open directory fd; no path is ever given)
-// Exit status 0 on success, 1 on failure.
+//   Any other fd is closed; fd 2 is replaced by /dev/null (errors travel in the reply).
+// Exit status 0 on success, 1 on failure, 2 for bad arguments or a failed confinement.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "base/strings.h"
@@ -42,6 +47,8 @@ int main(int argc, char** argv) {
     const char* a = argv[i];
     if (strcmp(a, "--no-chown") == 0) {
       opts.ownership = moat::image::Ownership::kIgnore;
+    } else if (strcmp(a, "--allow-devices") == 0) {
+      opts.devices = moat::image::DevicePolicy::kAllow;
     } else if (strncmp(a, "--xattr-namespace=", 18) == 0) {
       opts.xattr_namespace = a + 18;
       if (opts.xattr_namespace != "user" && opts.xattr_namespace != "trusted")
@@ -57,7 +64,22 @@ int main(int argc, char** argv) {
   struct stat st;
   if (fstat(3, &st) != 0 || !S_ISDIR(st.st_mode))
     return Reply(moat::image::FormatExtractError("fd 3 is not a directory"), 2);
+  moat::image::ConfineOptions confine;
+  confine.ownership = opts.ownership == moat::image::Ownership::kKeep
+                          ? moat::image::KeepOwnership::kYes
+                          : moat::image::KeepOwnership::kNo;
+  confine.devices = opts.devices;
+  confine.broker = opts.xattr_namespace == "trusted" && geteuid() == 0
+                       ? moat::image::NeedBroker::kYes
+                       : moat::image::NeedBroker::kNo;
+  auto plan = moat::image::PlanConfinement(confine);
+  if (!plan) return Reply(moat::image::FormatExtractError("confine: " + plan.error().message), 2);
+  std::unique_ptr<moat::image::OpaqueBroker> broker;
+  auto report = moat::image::EnterConfinement(*plan, 3, &broker);
+  if (!report)
+    return Reply(moat::image::FormatExtractError("confine: " + report.error().message), 2);
+  opts.broker = broker.get();
   auto r = moat::image::ExtractLayer(0, 3, opts);
   if (!r) return Reply(moat::image::FormatExtractError(r.error().message), 1);
-  return Reply(moat::image::FormatExtractResult(*r), 0);
+  return Reply(moat::image::FormatExtractResult(*r, &*report), 0);
 }

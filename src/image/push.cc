@@ -1,0 +1,128 @@
+// Store::Push and Store::CheckAuth.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <set>
+
+#include "base/strings.h"
+#include "base/sys/fileops.h"
+#include "base/sys/fs.h"
+#include "image/digest.h"
+#include "image/records.h"
+#include "image/registry/client.h"
+#include "image/registry/location.h"
+#include "image/store.h"
+#include "image/store_impl.h"
+
+namespace moat::image {
+namespace {
+
+constexpr int64_t kUploadChunkBytes = 8 << 20;
+
+registry::ClientOptions PushClientOptions(const std::string& host, const StoreOptions& so,
+                                          const RegistryAuth& auth) {
+  registry::ClientOptions co;
+  co.host = host;
+  co.credentials.username = auth.username;
+  co.credentials.password = auth.password;
+  co.credentials.identity_token = auth.identity_token;
+  co.credentials.registry_token = auth.registry_token;
+  co.insecure_registries = so.insecure_registries;
+  co.certs_dir = so.certs_dir;
+  return co;
+}
+
+}  // namespace
+
+Result<std::string> Store::Push(const Reference& ref, const RegistryAuth& auth,
+                                const ProgressFn& progress) {
+  Impl& im = *impl_;
+  auto emit = [&](const std::string& id, const std::string& status, int64_t cur = -1,
+                  int64_t total = -1) {
+    if (progress) progress(ProgressEvent{id, status, cur, total});
+  };
+  MOAT_ASSIGN_OR_RETURN(registry::Location loc, registry::ResolveRepository(ref.repo));
+  std::string id;
+  ImageRecord rec;
+  // Repositories of the same registry that hold each blob (for cross-repository mounts):
+  // where images were pulled from or pushed to, as their repo digests say.
+  std::map<std::string, std::set<std::string>> sources;  // blob digest -> repositories
+  {
+    std::shared_lock lock(im.mu);
+    MOAT_ASSIGN_OR_RETURN(id, im.ResolveId(ref.String()));
+    rec = im.records.at(id);
+    for (const auto& [rid, r] : im.records) {
+      for (const auto& rd : r.repo_digests) {
+        auto other = registry::ResolveRepository(rd.substr(0, rd.find('@')));
+        if (!other || other->host != loc.host || other->repository == loc.repository) continue;
+        sources[rid].insert(other->repository);
+        for (const auto& l : r.layers) sources[l.blob_digest].insert(other->repository);
+      }
+    }
+  }
+  if (rec.manifest_digest.empty())
+    return Fail(ErrorKind::kInvalidArgument, "image %s has no manifest to push",
+                ShortId(id).c_str());
+  MOAT_ASSIGN_OR_RETURN(std::string mhex, DigestHex(rec.manifest_digest));
+  MOAT_ASSIGN_OR_RETURN(std::string manifest_json, sys::ReadFile(im.Blob(mhex)));
+  // The stored manifest is pushed byte for byte (its digest stays the one Load or Pull saw);
+  // it must still describe this image.
+  MOAT_ASSIGN_OR_RETURN(ImageManifest m, std::move(ParseImageManifest(manifest_json, ""))
+                                             .Context("manifest %s", rec.manifest_digest.c_str()));
+  if (m.config.digest != id)
+    return Fail(ErrorKind::kInvalidArgument, "manifest %s names config %s, not the image's %s",
+                rec.manifest_digest.c_str(), m.config.digest.c_str(), id.c_str());
+
+  registry::Client client(PushClientOptions(loc.host, im.opts, auth));
+  emit("", "The push refers to repository [" + loc.host + "/" + loc.repository + "]");
+  std::vector<Descriptor> blobs = m.layers;
+  blobs.push_back(m.config);
+  for (const auto& d : blobs) {
+    MOAT_ASSIGN_OR_RETURN(std::string hex, DigestHex(d.digest));
+    std::string sid = hex.substr(0, 12);
+    bool is_config = d.digest == m.config.digest;
+    if (!is_config) emit(sid, "Preparing");
+    MOAT_ASSIGN_OR_RETURN(bool exists, client.BlobExists(loc.repository, d.digest));
+    if (exists) {
+      if (!is_config) emit(sid, "Layer already exists");
+      continue;
+    }
+    bool mounted = false;
+    for (const auto& from : sources[d.digest]) {
+      MOAT_ASSIGN_OR_RETURN(mounted, client.MountBlob(loc.repository, d.digest, from));
+      if (mounted) {
+        if (!is_config) emit(sid, "Mounted from " + from);
+        break;
+      }
+    }
+    if (mounted) continue;
+    MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::open(im.Blob(hex), O_RDONLY));
+    MOAT_ASSIGN_OR_RETURN(struct stat st, sys::fstat(fd.get()));
+    if (st.st_size != d.size)
+      return Fail(ErrorKind::kInvalidArgument, "blob %s is %lld bytes, the manifest says %lld",
+                  d.digest.c_str(), static_cast<long long>(st.st_size),
+                  static_cast<long long>(d.size));
+    MOAT_TRY(client.UploadBlob(loc.repository, d.digest, fd.get(), st.st_size, kUploadChunkBytes,
+                               [&](int64_t cur) {
+                                 if (!is_config) emit(sid, "Pushing", cur, st.st_size);
+                               }));
+    if (!is_config) emit(sid, "Pushed");
+  }
+  std::string reference = ref.tag.empty() ? rec.manifest_digest : ref.tag;
+  MOAT_ASSIGN_OR_RETURN(std::string digest,
+                        client.PutManifest(loc.repository, reference, m.media_type, manifest_json));
+  emit("", StrFormat("%s: digest: %s size: %zu", reference.c_str(), digest.c_str(),
+                     manifest_json.size()));
+  std::lock_guard wlock(im.write_mu);
+  MOAT_TRY(im.AddRepoDigest(id, ref.repo + "@" + digest));
+  return digest;
+}
+
+Result<std::string> Store::CheckAuth(const RegistryAuth& auth) {
+  std::string host = registry::HostFromServerAddress(auth.server_address);
+  registry::Client client(PushClientOptions(host, impl_->opts, auth));
+  return client.Login();
+}
+
+}  // namespace moat::image

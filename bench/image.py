@@ -344,13 +344,16 @@ def empty_store(e, cli, refs):
 
 
 # ---------------------------------------------------------------------------------------------
-# Methods: each is (name, prepare, command, undo) on one file system
+# Methods: timed commands on one file system
 
 
 class Method:
-    def __init__(self, name, fs, argv, target, env=None, undo=None, shell=False):
+    """One timed command; `undo` (untimed) runs before the first run and after every run,
+    `prepare` (untimed) before every run."""
+
+    def __init__(self, name, fs, argv, target, env=None, undo=None, prepare=None):
         self.name, self.fs, self.argv, self.target = name, fs, argv, target
-        self.env, self.undo, self.shell = env, undo, shell
+        self.env, self.undo, self.prepare = env, undo, prepare
 
     def key(self):
         return (self.name, self.fs)
@@ -384,11 +387,13 @@ class Trash:
 TRASH = Trash()
 
 
-def rm_target(path, recreate=False):
+def rm_target(path, defer):
+    """Removes `path`: into the trash on the root fs (`defer`), at once on tmpfs."""
     def undo():
-        TRASH.put(path)
-        if recreate:
-            os.mkdir(path)
+        if defer:
+            TRASH.put(path)
+        elif os.path.lexists(path):
+            shutil.rmtree(path)
     return undo
 
 
@@ -397,19 +402,24 @@ def du_bytes(path):
     return int(out.split()[0])
 
 
-def pipe(left, dest):
+def pipe(left, dest, sync=False):
+    """`left | tar -x` into dest; with `sync`, then `sync -f` (syncfs of dest's file system:
+    the extraction's writeback included, as a store that fsyncs would pay it)."""
     return ["bash", "-o", "pipefail", "-c",
-            f'{left} | tar -x --numeric-owner -f - -C "$0"', dest]
+            f'{left} | tar -x --numeric-owner -f - -C "$0"' + (' && sync -f "$0"' if sync else ""),
+            dest]
 
 
 def floor_methods(fs, fsdir, layer):
     out = []
-    for name, argv in ((FLOOR, lambda d: pipe(f'igzip -dc "{layer["gz"]}"', d)),
-                       ("gzip -dc | tar -x", lambda d: pipe(f'gzip -dc "{layer["gz"]}"', d)),
-                       ("tar -x", lambda d: ["tar", "-x", "--numeric-owner", "-f", layer["tar"],
-                                            "-C", d])):
-        d = os.path.join(fsdir, "x-" + name.split()[0])
-        out.append(Method(name, fs, argv(d), d, undo=rm_target(d, recreate=True)))
+    for i, (name, argv) in enumerate((
+            (FLOOR, lambda d: pipe(f'igzip -dc "{layer["gz"]}"', d)),
+            (FLOOR + " + sync -f", lambda d: pipe(f'igzip -dc "{layer["gz"]}"', d, sync=True)),
+            ("gzip -dc | tar -x", lambda d: pipe(f'gzip -dc "{layer["gz"]}"', d)),
+            ("tar -x", lambda d: ["tar", "-x", "--numeric-owner", "-f", layer["tar"], "-C", d]))):
+        d = os.path.join(fsdir, f"floor-{i}")
+        out.append(Method(name, fs, argv(d), d, undo=rm_target(d, fs == "rootfs"),
+                          prepare=lambda d=d: os.mkdir(d)))
     return out
 
 
@@ -429,7 +439,7 @@ def engine_methods(fs, fsdir, e, cli, who, archive, pull_ref):
 def umoci_method(fs, fsdir, oci):
     d = os.path.join(fsdir, "umoci-bundle")
     return Method("umoci unpack", fs, ["umoci", "unpack", "--image", f"{oci}:{OCI_TAG}", d], d,
-                  undo=rm_target(d))
+                  undo=rm_target(d, fs == "rootfs"))
 
 
 class Results:
@@ -459,8 +469,10 @@ def measure(methods, n, res, layer, started):
             if not res.ok(m.key()):
                 continue
             try:
-                if m.undo:
+                if i == 0 and m.undo:
                     m.undo()
+                if m.prepare:
+                    m.prepare()
                 os.sync()
                 t0 = time.perf_counter()
                 r = subprocess.run(m.argv, env=m.env, stdin=subprocess.DEVNULL,
@@ -475,11 +487,18 @@ def measure(methods, n, res, layer, started):
                     if got < 0.9 * layer["payload"]:
                         raise eng.BenchError(f"only {got / 1e6:.0f} MB under {m.target} after "
                                              f"it (the layer holds {layer['payload'] / 1e6:.0f} MB)")
+                if m.undo:
+                    m.undo()  # at once: a tmpfs holds one extracted tree at a time
                 res.add(m.key(), dt)
                 log(f"  [{time.monotonic() - started:4.0f} s] {m.name} ({m.fs}) run {i + 1}: "
                     f"{dt:.2f} s, {layer['tar_bytes'] / 1e6 / dt:.0f} MB/s")
             except (eng.BenchError, subprocess.TimeoutExpired, OSError) as err:
                 res.fail(m.key(), err)
+                try:
+                    if m.undo:
+                        m.undo()
+                except (eng.BenchError, subprocess.TimeoutExpired, OSError):
+                    pass  # reported again by the final clean-up below
     for m in methods:  # leave nothing behind on the file system
         try:
             if m.undo:
@@ -494,7 +513,8 @@ def measure(methods, n, res, layer, started):
 # ---------------------------------------------------------------------------------------------
 # Report
 
-ORDER = ["inflate only (igzip)", "inflate only (gzip)", FLOOR, "gzip -dc | tar -x", "tar -x",
+ORDER = ["inflate only (igzip)", "inflate only (gzip)", FLOOR, FLOOR + " + sync -f",
+         "gzip -dc | tar -x", "tar -x",
          "moat load", "docker load", "moat pull", "docker pull", "umoci unpack"]
 
 

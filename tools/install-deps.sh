@@ -31,6 +31,8 @@ PACKAGES=(
   # docker-registry on 127.0.0.1 (htpasswd from apache2-utils for its basic auth) and cross-check
   # with skopeo; bench/image.sh compares with umoci
   libcurl4-openssl-dev docker-registry apache2-utils skopeo umoci
+  # bench/image.sh: the igzip CLI for the floor it compares with
+  isal
   # fuzzing (fuzz/): clang's libFuzzer with ASan and UBSan
   clang libclang-rt-14-dev
 )

@@ -12,6 +12,7 @@
 #include "base/sys/tty.h"
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/progress.h"
 
 namespace moat::cli {
 namespace {
@@ -124,55 +125,6 @@ class Progress {
   time_t last_ = 0;
 };
 
-// Handles a JSON message stream (load, import, pull): prints "stream"/"status" lines to
-// stdout (unless quiet) and turns an "error" message into the command's error.
-class MessageStream {
- public:
-  explicit MessageStream(bool quiet) : quiet_(quiet) {}
-  Result<void> Feed(std::string_view d) {
-    pending_.append(d);
-    size_t nl;
-    while ((nl = pending_.find('\n')) != std::string::npos) {
-      std::string line = pending_.substr(0, nl);
-      pending_.erase(0, nl + 1);
-      MOAT_TRY(Line(line));
-    }
-    return Ok();
-  }
-  Result<void> Finish() {
-    MOAT_TRY(Line(pending_));
-    pending_.clear();
-    if (!error_.empty()) return Fail(ErrorKind::kInternal, "%s", error_.c_str());
-    return Ok();
-  }
-
- private:
-  Result<void> Line(const std::string& line) {
-    if (TrimWhitespace(line).empty()) return Ok();
-    MOAT_ASSIGN_OR_RETURN(Json m, ParseJson(line));
-    std::string err = GetString(m, "error");
-    if (const Json* ed = Member(m, "errorDetail"); err.empty() && ed)
-      err = GetString(*ed, "message");
-    if (!err.empty()) {
-      error_ = err;
-      return Ok();
-    }
-    if (quiet_) return Ok();
-    std::string s = GetString(m, "stream");
-    if (!s.empty()) fputs(s.c_str(), stdout);
-    std::string status = GetString(m, "status");
-    if (!status.empty()) {
-      std::string id = GetString(m, "id");
-      printf("%s%s\n", id.empty() ? "" : (id + ": ").c_str(), status.c_str());
-    }
-    fflush(stdout);
-    return Ok();
-  }
-  bool quiet_;
-  std::string pending_;
-  std::string error_;
-};
-
 Result<void> Load(Context& ctx, const std::string& input, bool quiet) {
   UniqueFd owned;
   int fd = 0;
@@ -189,7 +141,7 @@ Result<void> Load(Context& ctx, const std::string& input, bool quiet) {
     total = static_cast<uint64_t>(st->st_size);
   MOAT_ASSIGN_OR_RETURN(ApiClient * c, ctx.Client());
   Progress progress("Loading", total);
-  MessageStream messages(quiet);
+  ProgressDisplay messages(stdout, quiet);
   auto r = c->Upload("POST", "/images/load?quiet=1", fd, "application/x-tar",
                      [&](std::string_view d) { return messages.Feed(d); },
                      [&](uint64_t sent) {
@@ -243,7 +195,7 @@ Result<void> Import(Context& ctx, const std::string& file, const std::string& re
   std::string q = Query({{"fromSrc", "-"}, {"repo", repo}, {"tag", tag}, {"message", message}});
   for (const auto& ch : changes) q += "&changes=" + QueryEscape(ch);
   MOAT_ASSIGN_OR_RETURN(ApiClient * c, ctx.Client());
-  MessageStream messages(false);
+  ProgressDisplay messages(stdout, false);
   MOAT_TRY(c->Upload("POST", "/images/create" + q, fd, "application/x-tar",
                      [&](std::string_view d) { return messages.Feed(d); }, nullptr));
   return messages.Finish();

@@ -8,7 +8,9 @@
 # image id), run of a missing image (pulled on the fly), pull by digest, a multi-platform index
 # (amd64 chosen by default, arm64 with --platform), login/logout (credentials file 0600, bad
 # password refused), a tampered blob refused with nothing left behind while the daemon keeps
-# serving, kill -9 of moatd in the middle of a pull (no partial image after the restart).
+# serving, hostile docker-archive loads (traversal, symlinks, hardlinks out, a device node, a gzip
+# bomb, a wrong diff id: a sentinel beside the data root unchanged, refusals named, the daemon
+# serving), kill -9 of moatd in the middle of a pull (no partial image after the restart).
 #
 #   registry.sh /abs/build/dir
 #
@@ -346,6 +348,71 @@ EOF
 else
   fail "the tamper image's layer blob in the registry storage" "layer '$layer' blob $blob"
 fi
+
+# --- hostile archives through docker load --------------------------------------------------------
+# docker-archive tars made here, each with one hostile layer; a sentinel file beside the data
+# root must stay as it is, and the daemon must keep serving.
+echo "sentinel $$" >"$T/sentinel"
+out=$(python3 - "$T" <<'EOF'
+import gzip, hashlib, io, json, os, sys, tarfile
+t = sys.argv[1]
+def archive(name, members, compress=None, diff_id=None):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for info, data in members:
+            tf.addfile(info, io.BytesIO(data) if data is not None else None)
+    layer = raw.getvalue()
+    did = diff_id or "sha256:" + hashlib.sha256(layer).hexdigest()
+    blob = compress(layer) if compress else layer
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                      "rootfs": {"type": "layers", "diff_ids": [did]}}).encode()
+    cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        def add(n, d):
+            i = tarfile.TarInfo(n); i.size = len(d); tf.addfile(i, io.BytesIO(d))
+        add(cfg_name, cfg)
+        add("l/layer.tar", blob)
+        add("manifest.json", json.dumps([{"Config": cfg_name, "RepoTags": [f"hostile/{name}:1"],
+                                          "Layers": ["l/layer.tar"]}]).encode())
+    open(f"{t}/hostile-{name}.tar", "wb").write(out.getvalue())
+def f(name, data=b"x", **kw):
+    i = tarfile.TarInfo(name); i.size = len(data)
+    for k, v in kw.items(): setattr(i, k, v)
+    return i, data
+def special(name, typ, **kw):
+    i = tarfile.TarInfo(name); i.type = typ
+    for k, v in kw.items(): setattr(i, k, v)
+    return i, None
+up = "../" * 12 + t.lstrip("/") + "/sentinel"
+archive("traversal", [f(up, b"overwritten"), f(t + "/sentinel", b"overwritten")])
+archive("symlink", [special("link", tarfile.SYMTYPE, linkname=t), f("link/sentinel", b"overwritten")])
+archive("hardlink", [special("hl", tarfile.LNKTYPE, linkname=t + "/sentinel"), f("hl", b"overwritten")])
+archive("device", [special("dev/sda", tarfile.BLKTYPE, devmajor=8, devminor=0)])
+archive("bomb", [f("zeros", b"\0" * (64 << 20))], compress=lambda b: gzip.compress(b, 9))
+archive("mismatch", [f("a")], diff_id="sha256:" + "0" * 64)
+print("made")
+EOF
+)
+DETAIL=$out check "hostile docker-archive tars made" grep -q made <<<"$out"
+for name in traversal symlink hardlink; do
+  out=$(timeout 60 "$DOCKER" load -i "$T/hostile-$name.tar" 2>&1)
+  echo "      docker load hostile-$name: exit $?: $(tail -1 <<<"$out")"
+done
+DETAIL=$(cat "$T/sentinel") check "hostile loads (traversal, symlink, hardlink): the sentinel beside the data root is unchanged" \
+  test "$(cat "$T/sentinel")" = "sentinel $$"
+out=$(timeout 60 "$DOCKER" load -i "$T/hostile-device.tar" 2>&1)
+DETAIL=$out check "docker load of a layer with a device node: refused, the entry named" \
+  bash -c 'grep -q "dev/sda" <<<"$1" && ! "$2" image inspect hostile/device:1 >/dev/null 2>&1' _ "$out" "$DOCKER"
+out=$(timeout 60 "$DOCKER" load -i "$T/hostile-bomb.tar" 2>&1)
+DETAIL=$out check "docker load of a gzip bomb: refused by the compression-ratio limit" \
+  bash -c 'grep -qi "ratio" <<<"$1" && ! "$2" image inspect hostile/bomb:1 >/dev/null 2>&1' _ "$out" "$DOCKER"
+out=$(timeout 60 "$DOCKER" load -i "$T/hostile-mismatch.tar" 2>&1)
+DETAIL=$out check "docker load with a wrong diff id: refused naming the layer" \
+  bash -c 'grep -qi "diff" <<<"$1" && ! "$2" image inspect hostile/mismatch:1 >/dev/null 2>&1' _ "$out" "$DOCKER"
+left=$(ls -A "$T/data/image/tmp" 2>&1)
+DETAIL=$left check "hostile loads: nothing left in the store's tmp/" test -z "$left"
+DETAIL="no version" check "hostile loads: the daemon keeps serving" "$DOCKER" version
 
 # --- kill -9 of moatd in the middle of a pull ---------------------------------------------------
 # 96 MiB of random bytes (incompressible: the pull takes a while), pushed, removed, then pulled

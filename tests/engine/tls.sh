@@ -19,6 +19,8 @@
 # PASS/FAIL per check and "N passed, M failed"; exits 0 when all passed, 1 otherwise, 77 when not
 # root. MOAT_ENGINE_KEEP=1 keeps the temp dir.
 set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib-checks.sh"
 
 if [ $# -ne 1 ]; then
   echo "usage: $0 /abs/build/dir" >&2
@@ -29,53 +31,20 @@ if [ "$(id -u)" != 0 ]; then
   exit 77
 fi
 # A child subreaper (the containers' monitors daemonize) in a network namespace of its own.
-if [ "${MOAT_TLS_SUBREAPER:-}" != "$$" ]; then
-  export MOAT_TLS_SUBREAPER=$$
-  exec unshare --net -- python3 -c '
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.prctl(36, 1, 0, 0, 0) != 0:
-    sys.exit("prctl(PR_SET_CHILD_SUBREAPER): " + os.strerror(ctypes.get_errno()))
-os.execvp(sys.argv[1], sys.argv[1:])' bash "$0" "$@"
-fi
+reexec_isolated "$0" "$@"
 
 BUILD=$1
-ip link set lo up
 MOATD=$BUILD/src/daemon/moatd
 MOAT=$BUILD/src/cli/moat
 IMAGE_TAR=$BUILD/images/busybox.tar
 DOCKER_BIN=/usr/bin/docker
 PORT=23761
-STARTED=${EPOCHREALTIME//[!0-9]/}
 for f in "$MOATD" "$MOAT" "$IMAGE_TAR" "$DOCKER_BIN"; do
   [ -e "$f" ] || { echo "FAIL: $f is missing (build, and bash tools/install-deps.sh)"; exit 1; }
 done
 for tool in curl openssl python3 script timeout; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing (bash tools/install-deps.sh)"; exit 1; }
 done
-
-PASSED=0
-FAILED=0
-FAILURES=()
-elapsed() {
-  local d=$(((${EPOCHREALTIME//[!0-9]/} - STARTED) / 100000))
-  echo "$((d / 10)).$((d % 10))"
-}
-pass() { PASSED=$((PASSED + 1)); echo "PASS [$(elapsed) s]: $1"; }
-fail() {
-  FAILED=$((FAILED + 1))
-  FAILURES+=("$1")
-  echo "FAIL [$(elapsed) s]: $1"
-  shift
-  local line
-  for line in "$@"; do printf '      %s\n' "$line"; done
-}
-check() {
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name" "${DETAIL:-}"; fi
-  DETAIL=
-}
 
 T=$(mktemp -d /tmp/moat-tls-XXXXXX) || { echo "FAIL: mktemp"; exit 1; }
 chmod 0711 "$T"
@@ -140,9 +109,7 @@ cleanup() {
     fail "cleanup: leftovers" "mounts: $leftovers" "processes: $procs" "cgroups: $cgs"
   fi
   if [ "${MOAT_ENGINE_KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-  echo "duration: $(elapsed) s"
-  echo "$PASSED passed, $FAILED failed"
-  for f in "${FAILURES[@]}"; do echo "failed: $f"; done
+  summary
 }
 trap 'cleanup; [ $FAILED = 0 ]; exit $?' EXIT
 

@@ -688,7 +688,16 @@ privsep::Reply Engine::Handle(privsep::Request request) {
   if (!request.fds.empty()) {
     ucred cred{};
     socklen_t len = sizeof cred;
-    if (getsockopt(request.fds[0].get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    bool tcp = getsockname(request.fds[0].get(), reinterpret_cast<sockaddr*>(&addr), &alen) == 0 &&
+               (addr.ss_family == AF_INET || addr.ss_family == AF_INET6);
+    if (tcp) {
+      // TCP (TLS with a client certificate, terminated in the front): no kernel credentials;
+      // the certificate's name as the front reports it.
+      MOAT_LOG(kDebug, "request %s over TLS from client certificate CN=%s (per the front)",
+               privsep::OpName(request.op), ArgString(request.args, "_tls_client_cn").c_str());
+    } else if (getsockopt(request.fds[0].get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
       MOAT_LOG(kDebug, "request %s from pid %d uid %u gid %u", privsep::OpName(request.op), cred.pid,
                cred.uid, cred.gid);
     }

@@ -47,6 +47,9 @@ std::optional<privsep::Reply> CallCore(CoreClient* core, Request& req, Responder
   else fds.push_back(-1);
   if (fds[0] < 0) fds.clear();
   for (int fd : extra_fds) fds.push_back(fd);
+  // Over TCP the kernel has no peer credentials: the client certificate's name is what the
+  // front knows (the core records it as the front's word; it sees the socket is TCP itself).
+  if (req.transport == Request::Transport::kTls && args.is_object()) args["_tls_client_cn"] = req.peer_cn;
   auto reply = core->Call(op, std::move(args), fds);
   if (!reply) {
     SendError(resp, reply.error());

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -182,7 +183,11 @@ Result<void> ApplyXattrs(int fd, struct archive_entry* e, ExtractResult* res) {
 
 class Extractor {
  public:
-  Extractor(int root_fd, const ExtractOptions& o) : root_fd_(root_fd), opts_(o) {}
+  Extractor(int root_fd, const ExtractOptions& o) : root_fd_(root_fd), opts_(o) {
+    // The process's umask (restored at once; moat-extract runs with 0, tests may not).
+    umask_ = umask(0);
+    umask(umask_);
+  }
 
   Result<void> Entry(struct archive* a, struct archive_entry* e, ExtractResult* res) {
     const char* raw = archive_entry_pathname(e);
@@ -201,8 +206,16 @@ class Extractor {
       return Ok();
     }
     std::string base = comps.back();
-    MOAT_ASSIGN_OR_RETURN(UniqueFd parent, OpenParent(root_fd_, comps, comps.size() - 1));
     std::string parent_path = JoinPath(comps, comps.size() - 1);
+    // Entries come grouped by directory: the last parent is kept open. Any removal may change
+    // what a path names, so it forgets it (the fd, a directory resolved inside the root, stays
+    // inside the root whatever happens to its path).
+    if (parent_path != cached_parent_path_ || !cached_parent_) {
+      cached_parent_.reset();
+      MOAT_ASSIGN_OR_RETURN(cached_parent_, OpenParent(root_fd_, comps, comps.size() - 1));
+      cached_parent_path_ = parent_path;
+    }
+    const UniqueFd& parent = cached_parent_;
 
     // OCI whiteouts -> overlay's representation.
     if (StartsWith(base, ".wh.")) {
@@ -217,8 +230,9 @@ class Extractor {
       std::string target = base.substr(4);
       if (target.empty() || target == "." || target == "..")
         return Fail(ErrorKind::kInvalidArgument, "invalid whiteout %s", name.c_str());
-      MOAT_TRY(RemoveAt(parent.get(), target));
-      return sys::mknodat(parent.get(), target, S_IFCHR | 0, makedev(0, 0))
+      UniqueFd dir = std::move(cached_parent_);
+      MOAT_TRY(RemoveAt(dir.get(), target));
+      return sys::mknodat(dir.get(), target, S_IFCHR | 0, makedev(0, 0))
           .Context("whiteout %s", name.c_str());
     }
 
@@ -227,7 +241,10 @@ class Extractor {
     auto existing = sys::fstatat(parent.get(), base, AT_SYMLINK_NOFOLLOW);
     if (existing) {
       bool keep = S_ISDIR(existing->st_mode) && type == AE_IFDIR && !hardlink;
-      if (!keep) MOAT_TRY(RemoveAt(parent.get(), base));
+      if (!keep) {
+        MOAT_TRY(RemoveAt(parent.get(), base));
+        cached_parent_path_.clear();  // forgotten after this entry
+      }
     }
     uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
     gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
@@ -257,12 +274,17 @@ class Extractor {
         return Ok();
       }
       case AE_IFREG: {
+        // Created with its final permissions (the store is 0700, nobody else can look in):
+        // a chmod is needed only for setuid/setgid/sticky bits (fchown clears the first two)
+        // or bits the umask would drop.
+        bool need_chmod = (perm & 07000) != 0 || (perm & umask_) != 0;
         MOAT_ASSIGN_OR_RETURN(UniqueFd f, sys::openat(parent.get(), base,
                                                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-                                                      0600));
+                                                      need_chmod ? 0600 : perm));
         const void* buf;
         size_t size;
         la_int64_t offset;
+        la_int64_t end = 0;
         for (;;) {
           int rc = archive_read_data_block(a, &buf, &size, &offset);
           if (rc == ARCHIVE_EOF) break;
@@ -270,12 +292,14 @@ class Extractor {
             return Fail(ErrorKind::kInvalidArgument, "read %s: %s", name.c_str(),
                         archive_error_string(a));
           MOAT_TRY(sys::pwrite(f.get(), buf, size, offset));
+          end = std::max<la_int64_t>(end, offset + static_cast<la_int64_t>(size));
         }
         la_int64_t total = archive_entry_size(e);
-        MOAT_TRY(sys::ftruncate(f.get(), total));
+        // Sparse files may end in a hole: the size comes from the header.
+        if (end != total) MOAT_TRY(sys::ftruncate(f.get(), total));
         res->size += static_cast<uint64_t>(total);
         if (chown) MOAT_TRY(sys::fchown(f.get(), uid, gid));
-        MOAT_TRY(sys::fchmod(f.get(), perm));  // after fchown, which clears setuid
+        if (need_chmod) MOAT_TRY(sys::fchmod(f.get(), perm));  // after fchown, which clears setuid
         MOAT_TRY(ApplyXattrs(f.get(), e, res));
         return sys::futimens(f.get(), ts.t);
       }
@@ -329,6 +353,9 @@ class Extractor {
   static struct archive_entry* e_clone(struct archive_entry* e) { return archive_entry_clone(e); }
   int root_fd_;
   const ExtractOptions& opts_;
+  mode_t umask_ = 022;
+  std::string cached_parent_path_;
+  UniqueFd cached_parent_;
   std::vector<std::pair<std::string, struct archive_entry*>> dirs_;
 };
 

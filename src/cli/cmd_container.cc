@@ -394,7 +394,7 @@ Result<void> Diff(Context& ctx, const std::string& id) {
 
 // docker cp with a tar stream on one side: `cp C:SRC -` writes the archive to stdout,
 // `cp - C:DEST` extracts an archive from stdin into DEST.
-Result<void> Cp(Context& ctx, const std::string& src, const std::string& dst) {
+Result<void> Cp(Context& ctx, const std::string& src, const std::string& dst, bool archive) {
   auto split = [](const std::string& s) -> std::pair<std::string, std::string> {
     size_t colon = s.find(':');
     if (colon == std::string::npos || s[0] == '/' || s[0] == '.') return {"", s};
@@ -410,7 +410,8 @@ Result<void> Cp(Context& ctx, const std::string& src, const std::string& dst) {
                      [](std::string_view d) { return sys::WriteAll(1, d); });
   }
   if (src == "-" && !dc.empty()) {
-    return c->Upload("PUT", "/containers/" + dc + "/archive" + Query({{"path", dp}, {"noOverwriteDirNonDir", "true"}}),
+    return c->Upload("PUT", "/containers/" + dc + "/archive" + Query({{"path", dp}, {"noOverwriteDirNonDir", "true"},
+                                                                         {"copyUIDGID", archive ? "true" : ""}}),
                      0, "application/x-tar", [](std::string_view) -> Result<void> { return Ok(); },
                      nullptr);
   }
@@ -657,8 +658,12 @@ void AddContainerCmds(CLI::App* p, Context& ctx, int* exit_code, bool top_level)
   {
     auto* cmd = p->add_subcommand("cp", "Copy files/folders between a container and the local filesystem (tar streams)");
     auto args = std::make_shared<std::vector<std::string>>();
+    auto archive = std::make_shared<bool>(false);
     cmd->add_option("paths", *args, "SRC DEST")->expected(2)->required();
-    cmd->callback([&ctx, exit_code, args] { *exit_code = ExitStatus(Cp(ctx, (*args)[0], (*args)[1])); });
+    cmd->add_flag("-a,--archive", *archive, "keep the archive's uid/gid (else files are owned by root)");
+    cmd->callback([&ctx, exit_code, args, archive] {
+      *exit_code = ExitStatus(Cp(ctx, (*args)[0], (*args)[1], *archive));
+    });
   }
   {
     auto* cmd = p->add_subcommand("port", "List port mappings or a specific mapping for the container");

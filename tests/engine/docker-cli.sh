@@ -490,6 +490,13 @@ out=$(timeout 30 "$DOCKER" cp "$T/cp-in.txt" fsrun:/tmp/ 2>&1 && timeout 30 "$DO
       timeout 30 "$DOCKER" exec fsrun cat /tmp/cp-in.txt /tmp/cpdir/sub/f 2>&1)
 DETAIL=$out check "docker cp of a file and a directory into a running container" \
   test "$out" = "from the host $$"$'\n'"nested"
+# Ownership: root in the container without -a, the archive's (the host file's) ids with -a.
+echo owned >"$T/cp-owned.txt" && chown 1234:5678 "$T/cp-owned.txt"
+out=$(timeout 30 "$DOCKER" cp "$T/cp-owned.txt" fsrun:/tmp/plain.txt 2>&1 &&
+      timeout 30 "$DOCKER" cp -a "$T/cp-owned.txt" fsrun:/tmp/kept.txt 2>&1 &&
+      timeout 30 "$DOCKER" exec fsrun stat -c '%u:%g' /tmp/plain.txt /tmp/kept.txt 2>&1)
+DETAIL=$out check "docker cp: owned by root; docker cp -a: the file's uid:gid (copyUIDGID)" \
+  test "$out" = "0:0"$'\n'"1234:5678"
 rm -rf "$T/cp-out" && mkdir "$T/cp-out"
 out=$(timeout 30 "$DOCKER" cp fsrun:/tmp/cpdir "$T/cp-out/" 2>&1 && timeout 30 "$DOCKER" cp fsrun:/tmp/cp-in.txt "$T/cp-out/f.txt" 2>&1 &&
       cat "$T/cp-out/cpdir/sub/f" "$T/cp-out/f.txt" 2>&1)

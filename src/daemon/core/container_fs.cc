@@ -199,7 +199,7 @@ Result<StreamResult> Containers::Export(const std::string& ref) {
 }
 
 Result<void> Containers::ArchivePut(const std::string& ref, const std::string& path, int tar_fd,
-                                    bool no_overwrite_dir_non_dir) {
+                                    bool no_overwrite_dir_non_dir, bool copy_uid_gid) {
   // TODO(#3): no_overwrite_dir_non_dir needs support in moat-extract (which replaces a
   // directory by a non-directory and back like a layer does); the core never parses the tar.
   (void)no_overwrite_dir_non_dir;
@@ -222,9 +222,11 @@ Result<void> Containers::ArchivePut(const std::string& ref, const std::string& p
       return Fail(ErrorKind::kInvalidArgument, "extraction point is not a directory");
     return Fail(std::move(dir).error());
   }
-  // Owned by the container's root as Docker does without copyUIDGID (which the front does not
-  // pass yet: TODO(#3)).
-  MOAT_TRY(store_->ExtractInto(tar_fd, dir->get(), image::Store::CopyOwnership::kRoot)
+  // Owned by the container's root as Docker does, or by the tar's uid/gid with copyUIDGID
+  // (docker cp -a). Containers share the host's user ids (no user namespace by default), so the
+  // tar's ids are written as they are.
+  auto ownership = copy_uid_gid ? image::Store::CopyOwnership::kKeep : image::Store::CopyOwnership::kRoot;
+  MOAT_TRY(store_->ExtractInto(tar_fd, dir->get(), ownership)
                .Context("copy into container %s", c->id.c_str()));
   return Ok();
 }

@@ -115,9 +115,10 @@ class Containers {
   Result<StreamResult> ArchiveGet(const std::string& ref, const std::string& path, Json* stat);
   // PUT /containers/{id}/archive?path=DIR: extracts the tar read from `tar_fd` (remains owned by
   // the caller) into DIR inside the container, through moat-extract (confined: paths resolved
-  // in the destination). DIR must exist and be a directory.
+  // in the destination). DIR must exist and be a directory. Entries are owned by root, or by
+  // the tar's uid/gid when `copy_uid_gid` (docker cp -a).
   Result<void> ArchivePut(const std::string& ref, const std::string& path, int tar_fd,
-                          bool no_overwrite_dir_non_dir);
+                          bool no_overwrite_dir_non_dir, bool copy_uid_gid = false);
   // GET /containers/{id}/export: a tar of the whole root file system (fd).
   Result<StreamResult> Export(const std::string& ref);
   // GET /containers/{id}/changes: [{"Path":"/x","Kind":0|1|2}] (modified, added, deleted), from

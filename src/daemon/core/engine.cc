@@ -657,7 +657,8 @@ Result<Json> Engine::Dispatch(privsep::Request& r, std::vector<UniqueFd>* out) {
       MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
       if (r.fds.size() < 2) return Fail(ErrorKind::kInvalidArgument, "archive: no body stream");
       MOAT_TRY(containers_->ArchivePut(id, ArgString(a, "path"), r.fds[1].get(),
-                                       ArgBool(a, "no_overwrite_dir_non_dir", false)));
+                                       ArgBool(a, "no_overwrite_dir_non_dir", false),
+                                       ArgBool(a, "copy_uid_gid", false)));
       return Answer(200);
     }
     case Op::kContainerExport: {

@@ -622,7 +622,8 @@ api::Router MakeRouter(CoreClient* core, FrontInfo info) {
     std::thread pump([&resp, &w] { PumpBody(resp, std::move(w)); });
     auto reply = CallCore(core, req, resp, Op::kContainerArchivePut,
                           {{"id", req.params["id"]}, {"path", *path},
-                           {"no_overwrite_dir_non_dir", req.QueryBool("noOverwriteDirNonDir")}},
+                           {"no_overwrite_dir_non_dir", req.QueryBool("noOverwriteDirNonDir")},
+                           {"copy_uid_gid", req.QueryBool("copyUIDGID")}},
                           {pipe->first.get()});
     pipe->first.reset();
     pump.join();

@@ -27,7 +27,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 build=$(realpath -m "$build")
-all=(extract_layer image_json reference http_request url container_spec oci_spec dns_query)
+all=(extract_layer image_json reference http_request url container_spec oci_spec dns_query
+     registry_auth)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
 # Per-target libFuzzer options: dictionaries and input sizes.
@@ -40,6 +41,7 @@ declare -A extra=(
   [container_spec]="-max_len=16384 -dict=$here/dict/json.dict"
   [oci_spec]="-max_len=32768 -dict=$here/dict/json.dict"
   [dns_query]="-max_len=1024"
+  [registry_auth]="-max_len=4096 -dict=$here/dict/json.dict"
 )
 
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/moat-ccache} CCACHE_BASEDIR=$top CCACHE_NOHASHDIR=1

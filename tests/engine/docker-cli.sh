@@ -87,10 +87,7 @@ cleanup() {
   fi
   # Monitors of containers a failed step left behind: found by their dir under $T.
   local p
-  for p in $(pgrep -f -- "--dir $T/exec/c/" 2>/dev/null); do
-    grep -q -- "$T/exec" "/proc/$p/cmdline" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-  done
-  sleep 0.3
+  stop_leftover_monitors "$T"
   local m
   for m in $(awk -v t="$T" '$5 ~ "^"t {print $5}' /proc/self/mountinfo | sort -r); do
     umount -l "$m" 2>/dev/null
@@ -99,7 +96,7 @@ cleanup() {
   leftovers=$(awk -v t="$T" '$5 ~ "^"t' /proc/self/mountinfo)
   local procs
   procs=$(for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "$T" && echo "${p#/proc/}"
+    { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q -- "$T" && echo "${p#/proc/}"
   done)
   local cgs=""
   local d

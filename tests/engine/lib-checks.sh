@@ -49,3 +49,18 @@ os.execvp(sys.argv[1], sys.argv[1:])' bash "$@"
   fi
   ip link set lo up
 }
+
+# Stops the container monitors a run under DIR left (their command lines name DIR/exec/c/):
+# they were told to go (a removal, a daemon stop) and finish their clean-up (runtime delete,
+# cgroup removal) on their own, so they get up to 10 s; what is still there then is killed.
+stop_leftover_monitors() {
+  local dir=$1 i p
+  for i in $(seq 100); do
+    [ -z "$(pgrep -f -- "--dir $dir/exec/c/" 2>/dev/null)" ] && return 0
+    sleep 0.1
+  done
+  for p in $(pgrep -f -- "--dir $dir/exec/c/" 2>/dev/null); do
+    grep -q -- "$dir/exec" "/proc/$p/cmdline" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+  done
+  sleep 0.3
+}

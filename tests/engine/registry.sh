@@ -108,10 +108,7 @@ cleanup() {
   fi
   local p
   for p in "${REG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  for p in $(pgrep -f -- "--dir $T/exec/c/" 2>/dev/null); do
-    grep -q -- "$T/exec" "/proc/$p/cmdline" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-  done
-  sleep 0.2
+  stop_leftover_monitors "$T"
   local m
   for m in $(awk -v t="$T" '$5 ~ "^"t {print $5}' /proc/self/mountinfo | sort -r); do
     umount -l "$m" 2>/dev/null

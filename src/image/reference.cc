@@ -116,7 +116,9 @@ Result<Reference> ParseReference(std::string_view s) {
   for (const auto& comp : StrSplit(path, '/')) {
     if (!ValidComponent(comp)) return Invalid("invalid repository name");
   }
-  if (domain.empty() && IsSha256Hex(path))
+  // Docker Hub names lose their domain when normalised: the rule covers them too (found by
+  // fuzz/reference.cc: "docker.io/<64 hex>" would be stored as a name that does not parse).
+  if ((domain.empty() || domain == "docker.io" || domain == "index.docker.io") && IsSha256Hex(path))
     return Fail(ErrorKind::kInvalidArgument,
                 "invalid repository name (%.*s), cannot specify 64-byte hexadecimal strings",
                 static_cast<int>(path.size()), path.data());
@@ -128,6 +130,11 @@ Result<Reference> ParseReference(std::string_view s) {
                       (head.find_first_of(".:") != std::string_view::npos || head == "localhost");
   if (domain.empty() || (domain == "docker.io" && !head_is_host)) {
     if (StartsWith(p, "library/") && p.find('/', 8) == std::string::npos) p = p.substr(8);
+    // What is stored must parse again: "library/<64 hex>" normalises to a bare hex name.
+    if (IsSha256Hex(p))
+      return Fail(ErrorKind::kInvalidArgument,
+                  "invalid repository name (%s), cannot specify 64-byte hexadecimal strings",
+                  p.c_str());
     ref.repo = p;
   } else {
     ref.repo = domain + "/" + p;

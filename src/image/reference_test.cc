@@ -33,6 +33,13 @@ TEST(ReferenceTest, Normalises) {
   auto again = ParseReference(odd->String());
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(*again, *odd);
+  // A 64-hex repository name is refused with or without Docker Hub's domain.
+  std::string hex(64, 'a');
+  EXPECT_FALSE(ParseReference(hex));
+  EXPECT_FALSE(ParseReference("docker.io/" + hex));
+  EXPECT_FALSE(ParseReference("index.docker.io/library/" + hex));
+  EXPECT_FALSE(ParseReference("library/" + hex));
+  EXPECT_TRUE(ParseReference("localhost:5000/" + hex));
 }
 
 TEST(ReferenceTest, RejectsInvalid) {

@@ -7,6 +7,8 @@
 # applies. Before fuzzing, every file in fuzz/regressions/<target>/ is replayed. Prints a table
 # (runs, exec/s, cov, ft, corpus, result) and exits non-zero if any target crashed, leaked,
 # timed out or violated an invariant; the crashing inputs are in BUILD_DIR/artifacts/<target>/.
+# $MOAT_FUZZ_SEED fixes libFuzzer's seed (tools/test.sh: CI explores the same inputs each run, so
+# it fails on a regression, not on a new find; `make fuzz`/`fuzz-long` explore afresh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -81,7 +83,7 @@ for t in "${targets[@]}"; do
     fi
   done
   rc=0
-  "$bin" ${extra[$t]} -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  "$bin" ${extra[$t]} ${MOAT_FUZZ_SEED:+-seed=$MOAT_FUZZ_SEED} -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$art/" "$work" "$here/corpus/$t" >"$log" 2>&1 || rc=$?
   if [ $rc -ne 0 ]; then
     result="FAILED rc=$rc (see $log; inputs in $art)"

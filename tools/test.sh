@@ -7,4 +7,4 @@ bash tools/install-deps.sh
 bash tools/build.sh
 cd build
 ctest --output-on-failure --timeout 300 -j2 "$@"
-(cd .. && MOAT_FUZZ_SECONDS=15 bash fuzz/run.sh)  # libFuzzer targets, ASan+UBSan (fuzz/README.md)
+(cd .. && MOAT_FUZZ_SECONDS=15 MOAT_FUZZ_SEED=1 bash fuzz/run.sh)  # libFuzzer targets, ASan+UBSan (fuzz/README.md)

@@ -59,19 +59,6 @@ struct LayerJob {
   std::optional<Error> error;
 };
 
-registry::ClientOptions ClientOptionsFor(const std::string& host, const StoreOptions& so,
-                                         const RegistryAuth& auth) {
-  registry::ClientOptions co;
-  co.host = host;
-  co.credentials.username = auth.username;
-  co.credentials.password = auth.password;
-  co.credentials.identity_token = auth.identity_token;
-  co.credentials.registry_token = auth.registry_token;
-  co.insecure_registries = so.insecure_registries;
-  co.certs_dir = so.certs_dir;
-  return co;
-}
-
 bool Anonymous(const RegistryAuth& a) {
   return a.username.empty() && a.identity_token.empty() && a.registry_token.empty();
 }
@@ -149,6 +136,19 @@ Result<void> FsyncDir(const std::string& path) {
 }
 
 }  // namespace
+
+registry::ClientOptions ClientOptionsFor(const std::string& host, const StoreOptions& so,
+                                         const RegistryAuth& auth) {
+  registry::ClientOptions co;
+  co.host = host;
+  co.credentials.username = auth.username;
+  co.credentials.password = auth.password;
+  co.credentials.identity_token = auth.identity_token;
+  co.credentials.registry_token = auth.registry_token;
+  co.insecure_registries = so.insecure_registries;
+  co.certs_dir = so.certs_dir;
+  return co;
+}
 
 Result<Image> Store::Pull(const Reference& ref, const PullOptions& options,
                           const ProgressFn& progress_fn) {

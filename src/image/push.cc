@@ -20,19 +20,6 @@ namespace {
 
 constexpr int64_t kUploadChunkBytes = 8 << 20;
 
-registry::ClientOptions PushClientOptions(const std::string& host, const StoreOptions& so,
-                                          const RegistryAuth& auth) {
-  registry::ClientOptions co;
-  co.host = host;
-  co.credentials.username = auth.username;
-  co.credentials.password = auth.password;
-  co.credentials.identity_token = auth.identity_token;
-  co.credentials.registry_token = auth.registry_token;
-  co.insecure_registries = so.insecure_registries;
-  co.certs_dir = so.certs_dir;
-  return co;
-}
-
 }  // namespace
 
 Result<std::string> Store::Push(const Reference& ref, const RegistryAuth& auth,
@@ -74,7 +61,7 @@ Result<std::string> Store::Push(const Reference& ref, const RegistryAuth& auth,
     return Fail(ErrorKind::kInvalidArgument, "manifest %s names config %s, not the image's %s",
                 rec.manifest_digest.c_str(), m.config.digest.c_str(), id.c_str());
 
-  registry::Client client(PushClientOptions(loc.host, im.opts, auth));
+  registry::Client client(ClientOptionsFor(loc.host, im.opts, auth));
   emit("", "The push refers to repository [" + loc.host + "/" + loc.repository + "]");
   std::vector<Descriptor> blobs = m.layers;
   blobs.push_back(m.config);
@@ -121,7 +108,7 @@ Result<std::string> Store::Push(const Reference& ref, const RegistryAuth& auth,
 
 Result<std::string> Store::CheckAuth(const RegistryAuth& auth) {
   std::string host = registry::HostFromServerAddress(auth.server_address);
-  registry::Client client(PushClientOptions(host, impl_->opts, auth));
+  registry::Client client(ClientOptionsFor(host, impl_->opts, auth));
   return client.Login();
 }
 

@@ -9,6 +9,7 @@
 
 #include "base/result.h"
 #include "image/records.h"
+#include "image/registry/client.h"
 #include "image/store.h"
 
 // The store's internals, shared by store.cc, pull.cc and push.cc. Not a public interface.
@@ -20,6 +21,10 @@ std::string HostArch();
 Result<std::string> MakeTempDir(const std::string& tmp_root, const char* prefix);
 // The first 12 hex digits of "sha256:<hex>" or "<hex>".
 std::string ShortId(const std::string& id);
+// The registry client's options for `host` with the store's registry settings and `auth`
+// (pull.cc; used by pull, push and CheckAuth).
+registry::ClientOptions ClientOptionsFor(const std::string& host, const StoreOptions& so,
+                                         const RegistryAuth& auth);
 
 struct Store::Impl {
   std::string root;

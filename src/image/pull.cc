@@ -123,16 +123,10 @@ Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::st
                 job->desc.digest.c_str(), extracted->first.c_str(), job->diff_id.c_str());
   progress->Emit(id, "Extracting", job->desc.size, job->desc.size);
   job->size = extracted->second;
-  MOAT_TRY(sys::fsync(file.get()));
   LayerMeta m{job->diff_id, job->chain_id, job->parent_chain, job->size};
   MOAT_TRY(sys::WriteFileAtomic(job->staged_layer + "/meta.json", LayerMetaJson(m), 0600));
   progress->Emit(id, "Pull complete");
   return Ok();
-}
-
-Result<void> FsyncDir(const std::string& path) {
-  MOAT_ASSIGN_OR_RETURN(UniqueFd d, sys::open(path, O_RDONLY | O_DIRECTORY));
-  return sys::fsync(d.get());
 }
 
 }  // namespace
@@ -254,6 +248,13 @@ Result<Image> Store::Pull(const Reference& ref, const PullOptions& options,
   // Everything is verified: make it visible. Blobs first, then layers, then the record (which
   // is what makes the image exist).
   std::lock_guard wlock(im.write_mu);
+  // Written back by the store's flusher, not here (StoreOptions::sync_delay_ms): listed first.
+  std::vector<std::string> unsynced;
+  for (auto& j : jobs)
+    if (!j.present)
+      unsynced.insert(unsynced.end(),
+                      {"blob " + j.desc.digest.substr(7), "layer " + j.chain_id.substr(7)});
+  if (!unsynced.empty()) MOAT_TRY(im.MarkUnsynced(unsynced));
   std::vector<LayerRecord> layers;
   for (auto& j : jobs) {
     std::string hex = j.desc.digest.substr(7);
@@ -274,8 +275,6 @@ Result<Image> Store::Pull(const Reference& ref, const PullOptions& options,
     lr.size = m.size;
     layers.push_back(std::move(lr));
   }
-  MOAT_TRY(FsyncDir(im.root + "/blobs/sha256"));
-  MOAT_TRY(FsyncDir(im.root + "/layers"));
   std::vector<std::string> tags;
   if (!ref.tag.empty()) tags.push_back(ref.TagString());
   MOAT_ASSIGN_OR_RETURN(std::string got_id, im.Commit(config_json, manifest.body, layers, tags,

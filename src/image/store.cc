@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <set>
 #include <shared_mutex>
+#include <thread>
 
 #include "base/defer.h"
 #include "base/log.h"
@@ -27,6 +29,8 @@
 #include "base/sys/fdio.h"
 #include "base/sys/fileops.h"
 #include "base/sys/io.h"
+#include "base/sys/socket.h"
+#include "base/sys/socket_io.h"
 #include "base/sys/spawn.h"
 
 namespace moat::image {
@@ -96,11 +100,13 @@ Descriptor Desc(const std::string& media_type, const std::string& digest, int64_
   return d;
 }
 
-// A regular file spooled from the load archive.
+// A regular file spooled from the load archive. If it looked like a layer, it was also
+// extracted as it streamed (see SpoolArchive): `extracted` then says where and what.
 struct Spooled {
   std::string path;  // under the temp dir
   std::string hex;
   uint64_t size = 0;
+  std::optional<ExtractedLayer> extracted;
 };
 
 }  // namespace
@@ -154,6 +160,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root, StoreOptions
   } else if (repos.error().sys_errno != ENOENT) {
     return Fail(std::move(repos).error());
   }
+  impl->boot_id = options.boot_id;
+  if (impl->boot_id.empty()) {
+    MOAT_ASSIGN_OR_RETURN(impl->boot_id, sys::ReadFile("/proc/sys/kernel/random/boot_id"));
+    impl->boot_id = std::string(TrimWhitespace(impl->boot_id));
+  }
+  MOAT_TRY(impl->RecoverUnsynced());
   for (const auto& name : ListDir(root + "/images")) {
     if (name.size() != 69 || name.substr(64) != ".json") continue;
     MOAT_ASSIGN_OR_RETURN(std::string text, sys::ReadFile(root + "/images/" + name));
@@ -163,8 +175,162 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root, StoreOptions
     impl->configs[rec.id] = cfg;
     impl->records[rec.id] = std::move(rec);
   }
+  impl->DropIncompleteImages();
+  impl->StartFlusher();
   return std::unique_ptr<Store>(new Store(root, std::move(impl)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Write-behind durability
+
+namespace {
+
+constexpr std::string_view kUnsyncedHeader = "moat-unsynced 1";
+
+int64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Result<void> Store::Impl::MarkUnsynced(const std::vector<std::string>& entries) {
+  std::lock_guard lock(sync_mu);
+  unsynced.insert(unsynced.end(), entries.begin(), entries.end());
+  std::string text = std::string(kUnsyncedHeader) + "\nboot " + boot_id + "\n";
+  for (const auto& e : unsynced) text += e + "\n";
+  MOAT_TRY(sys::WriteFileAtomic(root + "/unsynced", text, 0600));
+  last_mark_ms = MonotonicMs();
+  sync_cv.notify_all();
+  return Ok();
+}
+
+Result<void> Store::Impl::SyncNow() {
+  size_t n;
+  {
+    std::lock_guard lock(sync_mu);
+    n = unsynced.size();
+  }
+  if (n == 0) return Ok();
+  MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::open(root, O_RDONLY | O_DIRECTORY));
+  MOAT_TRY(sys::syncfs(dir.get()));
+  std::lock_guard lock(sync_mu);
+  unsynced.erase(unsynced.begin(), unsynced.begin() + static_cast<std::ptrdiff_t>(n));
+  if (unsynced.empty()) {
+    MOAT_TRY(sys::unlinkat(dir.get(), "unsynced", 0));
+    return sys::fsync(dir.get());
+  }
+  std::string text = std::string(kUnsyncedHeader) + "\nboot " + boot_id + "\n";
+  for (const auto& e : unsynced) text += e + "\n";
+  return sys::WriteFileAtomic(root + "/unsynced", text, 0600);
+}
+
+void Store::Impl::StartFlusher() {
+  if (opts.sync_delay_ms < 0) return;
+  flusher = std::thread([this] {
+    std::unique_lock lock(sync_mu);
+    for (;;) {
+      sync_cv.wait(lock, [&] { return stop_flusher || !unsynced.empty(); });
+      if (stop_flusher) return;
+      int64_t due = last_mark_ms + opts.sync_delay_ms;
+      int64_t now = MonotonicMs();
+      if (now < due) {
+        sync_cv.wait_for(lock, std::chrono::milliseconds(due - now));
+        continue;  // a later mark moves the deadline; stop is checked above
+      }
+      lock.unlock();
+      if (auto r = SyncNow(); !r)
+        MOAT_LOG(kWarning, "image store: sync: %s", r.error().message.c_str());
+      lock.lock();
+    }
+  });
+}
+
+void Store::Impl::StopFlusher() {
+  {
+    std::lock_guard lock(sync_mu);
+    stop_flusher = true;
+    sync_cv.notify_all();
+  }
+  if (flusher.joinable()) flusher.join();
+  if (auto r = SyncNow(); !r)
+    MOAT_LOG(kWarning, "image store: sync: %s", r.error().message.c_str());
+}
+
+Result<void> Store::Impl::RecoverUnsynced() {
+  auto text = sys::ReadFile(root + "/unsynced");
+  if (!text) {
+    if (text.error().sys_errno == ENOENT) return Ok();
+    return Fail(std::move(text).error());
+  }
+  std::vector<std::string> lines = StrSplit(*text, '\n');
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  if (lines.size() < 2 || lines[0] != kUnsyncedHeader || !StartsWith(lines[1], "boot "))
+    return Fail(ErrorKind::kInvalidArgument, "%s/unsynced: not a Moat unsynced list",
+                root.c_str());
+  std::vector<std::string> entries(lines.begin() + 2, lines.end());
+  for (const auto& e : entries) {
+    bool blob = StartsWith(e, "blob "), layer = StartsWith(e, "layer ");
+    std::string hex = e.substr(e.find(' ') + 1);
+    if ((!blob && !layer) || !DigestHex("sha256:" + hex))
+      return Fail(ErrorKind::kInvalidArgument, "%s/unsynced: bad entry \"%s\"", root.c_str(),
+                  e.c_str());
+  }
+  if (lines[1].substr(5) == boot_id) {
+    // Same boot (the daemon crashed, the machine did not): the data is in the page cache or
+    // already on disk. Keep the list; the flusher syncs it.
+    std::lock_guard lock(sync_mu);
+    unsynced = std::move(entries);
+    last_mark_ms = MonotonicMs();
+    return Ok();
+  }
+  // The machine went down before these were written back: they may be torn. Remove them; the
+  // images that used them go in DropIncompleteImages.
+  for (const auto& e : entries) {
+    std::string hex = e.substr(e.find(' ') + 1);
+    if (StartsWith(e, "blob ")) {
+      if (auto r = sys::unlinkat(AT_FDCWD, Blob(hex), 0); !r && r.error().sys_errno != ENOENT)
+        return Fail(std::move(r).error());
+    } else if (access((root + "/layers/" + hex).c_str(), F_OK) == 0) {
+      std::string doomed = Tmp() + "/unsynced-" + hex;
+      MOAT_TRY(sys::renameat(AT_FDCWD, root + "/layers/" + hex, AT_FDCWD, doomed));
+      MOAT_TRY(sys::RemoveAll(doomed));
+    }
+    MOAT_LOG(kWarning, "image store: %s was not written back before the machine stopped: removed",
+             e.c_str());
+  }
+  MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::open(root, O_RDONLY | O_DIRECTORY));
+  MOAT_TRY(sys::syncfs(dir.get()));
+  MOAT_TRY(sys::unlinkat(dir.get(), "unsynced", 0));
+  return sys::fsync(dir.get());
+}
+
+void Store::Impl::DropIncompleteImages() {
+  std::vector<std::string> doomed;
+  for (const auto& [id, rec] : records) {
+    for (const auto& l : rec.layers) {
+      if (access(Blob(l.blob_digest.substr(7)).c_str(), F_OK) != 0 ||
+          access((LayerDir(l.chain_id) + "/meta.json").c_str(), F_OK) != 0) {
+        doomed.push_back(id);
+        break;
+      }
+    }
+  }
+  if (doomed.empty()) return;
+  for (const auto& id : doomed) {
+    MOAT_LOG(kWarning, "image store: image %s lost a layer (machine crash before write-back): "
+                       "removed; pull or load it again", id.c_str());
+    (void)sys::unlinkat(AT_FDCWD, root + "/images/" + id.substr(7) + ".json", 0);
+    records.erase(id);
+    configs.erase(id);
+    std::erase_if(repos, [&](const auto& kv) { return kv.second == id; });
+  }
+  if (auto r = WriteRepos(); !r)
+    MOAT_LOG(kWarning, "image store: repositories.json: %s", r.error().message.c_str());
+}
+
+Result<void> Store::Sync() { return impl_->SyncNow(); }
 
 Result<Image> Store::Impl::MakeImage(const std::string& id) const {
   auto it = records.find(id);
@@ -195,7 +361,8 @@ Result<Image> Store::Impl::MakeImage(const std::string& id) const {
   return im;
 }
 
-Result<void> Store::Impl::StoreBlob(const std::string& src, const std::string& hex, bool move) {
+Result<void> Store::Impl::StoreBlob(const std::string& src, const std::string& hex, bool move,
+                                    bool hashed) {
   std::string dst = Blob(hex);
   if (access(dst.c_str(), F_OK) == 0) return Ok();
   std::string tmp = Tmp() + "/blob-" + hex;
@@ -204,20 +371,19 @@ Result<void> Store::Impl::StoreBlob(const std::string& src, const std::string& h
   } else {
     MOAT_TRY(sys::linkat(AT_FDCWD, src, AT_FDCWD, tmp, 0));
   }
-  // Verified before it becomes visible: content addressing is checked on every write.
-  MOAT_ASSIGN_OR_RETURN(auto got, Sha256File(tmp));
-  if (got.first != hex) {
-    (void)sys::unlinkat(AT_FDCWD, tmp, 0);
-    return Fail(ErrorKind::kInvalidArgument, "blob sha256:%s digest mismatch (content is sha256:%s)",
-                hex.c_str(), got.first.c_str());
+  // Verified before it becomes visible: content addressing is checked on every write (by the
+  // caller as it wrote the file, or here).
+  if (!hashed) {
+    MOAT_ASSIGN_OR_RETURN(auto got, Sha256File(tmp));
+    if (got.first != hex) {
+      (void)sys::unlinkat(AT_FDCWD, tmp, 0);
+      return Fail(ErrorKind::kInvalidArgument,
+                  "blob sha256:%s digest mismatch (content is sha256:%s)", hex.c_str(),
+                  got.first.c_str());
+    }
   }
-  {
-    MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::open(tmp, O_RDONLY));
-    MOAT_TRY(sys::fsync(fd.get()));
-  }
-  MOAT_TRY(sys::renameat(AT_FDCWD, tmp, AT_FDCWD, dst));
-  MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::open(root + "/blobs/sha256", O_RDONLY | O_DIRECTORY));
-  return sys::fsync(dir.get());
+  MOAT_TRY(MarkUnsynced({"blob " + hex}));
+  return sys::renameat(AT_FDCWD, tmp, AT_FDCWD, dst);
 }
 
 Result<void> Store::Impl::StoreBlobData(const std::string& data, std::string* hex_out) {
@@ -276,7 +442,8 @@ Result<std::pair<std::string, int64_t>> Store::Impl::ExtractFds(
 
 Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_hex,
                                              const std::string& diff_id,
-                                             const std::string& parent_chain) {
+                                             const std::string& parent_chain,
+                                             const ExtractedLayer* pre) {
   LayerRecord lr;
   lr.blob_digest = "sha256:" + blob_hex;
   lr.diff_id = diff_id;
@@ -293,13 +460,22 @@ Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_hex,
     lr.size = m.size;
     return lr;
   }
-  MOAT_ASSIGN_OR_RETURN(std::string tmp, MakeTempDir(Tmp(), "layer"));
-  auto cleanup = [&] { (void)sys::RemoveAll(tmp); };
-  if (auto r = sys::mkdirat(AT_FDCWD, tmp + "/diff", 0755); !r) {
-    cleanup();
-    return Fail(std::move(r).error());
+  std::string tmp;
+  Result<std::pair<std::string, int64_t>> got = Fail(ErrorKind::kInternal, "not extracted");
+  if (pre) {
+    tmp = pre->dir;
+    got = std::make_pair(pre->diff_id, pre->size);
+  } else {
+    MOAT_ASSIGN_OR_RETURN(tmp, MakeTempDir(Tmp(), "layer"));
   }
-  auto got = Extract(Blob(blob_hex), tmp + "/diff");
+  auto cleanup = [&] { (void)sys::RemoveAll(tmp); };
+  if (!pre) {
+    if (auto r = sys::mkdirat(AT_FDCWD, tmp + "/diff", 0755); !r) {
+      cleanup();
+      return Fail(std::move(r).error());
+    }
+    got = Extract(Blob(blob_hex), tmp + "/diff");
+  }
   if (!got) {
     cleanup();
     Error e = std::move(got).error();
@@ -318,12 +494,14 @@ Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_hex,
     cleanup();
     return Fail(std::move(r).error());
   }
+  if (auto r = MarkUnsynced({"layer " + lr.chain_id.substr(7)}); !r) {
+    cleanup();
+    return Fail(std::move(r).error());
+  }
   if (auto r = sys::renameat(AT_FDCWD, tmp, AT_FDCWD, final_dir); !r) {
     cleanup();
     return Fail(std::move(r).error());
   }
-  MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::open(root + "/layers", O_RDONLY | O_DIRECTORY));
-  MOAT_TRY(sys::fsync(dir.get()));
   return lr;
 }
 
@@ -406,7 +584,71 @@ struct Archive {
   }
 };
 
-Result<Archive> SpoolArchive(int fd, const std::string& dir) {
+// Entries at least this big that start like a layer (gzip, zstd or tar magic) are extracted
+// while they are spooled, so that loading overlaps reading the archive with inflating and
+// writing files. It is only a head start: Load uses the result if the entry turns out to be a
+// layer with the diff id the config names, and extracts it again otherwise (so a failed or
+// wasted speculation changes nothing but time).
+constexpr uint64_t kSpeculateMinBytes = 256 << 10;
+
+bool LooksLikeLayer(const void* buf, size_t size, int64_t entry_size) {
+  if (entry_size < static_cast<int64_t>(kSpeculateMinBytes)) return false;
+  auto* b = static_cast<const unsigned char*>(buf);
+  if (size >= 2 && b[0] == 0x1f && b[1] == 0x8b) return true;
+  if (size >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) return true;
+  return size >= 262 && memcmp(b + 257, "ustar", 5) == 0;
+}
+
+// One speculative extraction: moat-extract reading a socket that the spool loop feeds.
+class Speculation {
+ public:
+  static std::unique_ptr<Speculation> Start(Store::Impl& im, const std::string& tmp) {
+    auto sp = std::unique_ptr<Speculation>(new Speculation);
+    auto dir = MakeTempDir(tmp, "spec");
+    if (!dir) return nullptr;
+    sp->dir_ = *dir;
+    auto pair = sys::socketpair(SOCK_STREAM);
+    auto dfd = sys::mkdirat(AT_FDCWD, sp->dir_ + "/diff", 0755)
+                   ? sys::open(sp->dir_ + "/diff", O_RDONLY | O_DIRECTORY)
+                   : Result<UniqueFd>(Fail(ErrorKind::kInternal, "mkdir"));
+    if (!pair || !dfd) {
+      (void)sys::RemoveAll(sp->dir_);
+      return nullptr;
+    }
+    sp->to_ = std::move(pair->first);
+    sp->thread_ = std::thread([&im, raw = sp.get(), in = std::move(pair->second),
+                               d = std::move(*dfd)]() mutable {
+      raw->result_ = im.ExtractFds(in.get(), d.get(), {});
+    });
+    return sp;
+  }
+  ~Speculation() {
+    Finish();
+    if (!dir_.empty()) (void)sys::RemoveAll(dir_);
+  }
+  void Feed(const void* buf, size_t n) {
+    if (to_.get() < 0) return;
+    // The extractor stopped reading (not a layer after all): stop feeding it.
+    if (!sys::SendAll(to_.get(), {{static_cast<const char*>(buf), n}})) to_.reset();
+  }
+  // Ends the stream and returns the extraction (its dir is then the caller's to remove).
+  std::optional<ExtractedLayer> Finish() {
+    to_.reset();
+    if (thread_.joinable()) thread_.join();
+    if (dir_.empty() || !result_) return std::nullopt;
+    ExtractedLayer e{std::exchange(dir_, ""), result_->first, result_->second};
+    return e;
+  }
+
+ private:
+  Speculation() = default;
+  std::string dir_;
+  UniqueFd to_;
+  std::thread thread_;
+  Result<std::pair<std::string, int64_t>> result_ = Fail(ErrorKind::kInternal, "not run");
+};
+
+Result<Archive> SpoolArchive(Store::Impl& im, int fd, const std::string& dir) {
   Archive ar;
   struct archive* a = archive_read_new();
   MOAT_CHECK(a != nullptr);
@@ -448,11 +690,15 @@ Result<Archive> SpoolArchive(int fd, const std::string& dir) {
     const void* buf;
     size_t size;
     la_int64_t offset;
+    std::unique_ptr<Speculation> spec;
     for (;;) {
       int r = archive_read_data_block(a, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
       if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return fail(name.c_str());
+      if (sp.size == 0 && LooksLikeLayer(buf, size, archive_entry_size(e)))
+        spec = Speculation::Start(im, dir);
       sha.Update(buf, size);
+      if (spec) spec->Feed(buf, size);
       if (auto w = sys::WriteAll(out->get(), {static_cast<const char*>(buf), size}); !w) {
         archive_read_free(a);
         return Fail(std::move(w).error());
@@ -460,6 +706,7 @@ Result<Archive> SpoolArchive(int fd, const std::string& dir) {
       sp.size += size;
     }
     sp.hex = sha.HexDigest();
+    if (spec) sp.extracted = spec->Finish();
     ar.files[name] = sp;
   }
   archive_read_free(a);
@@ -536,7 +783,7 @@ Result<LoadResult> Store::Load(int fd, const std::function<void(const std::strin
   Impl& im = *impl_;
   MOAT_ASSIGN_OR_RETURN(std::string tmp, MakeTempDir(im.Tmp(), "load"));
   auto cleanup = Defer([&] { (void)sys::RemoveAll(tmp); });
-  MOAT_ASSIGN_OR_RETURN(Archive ar, SpoolArchive(fd, tmp));
+  MOAT_ASSIGN_OR_RETURN(Archive ar, SpoolArchive(im, fd, tmp));
   std::vector<PendingImage> pending;
   // Docker 25+ archives carry both: manifest.json has the tags, index.json the original
   // manifests (kept so that a save/load round trip preserves manifest digests).
@@ -600,8 +847,10 @@ Result<LoadResult> Store::Load(int fd, const std::function<void(const std::strin
       if (!l) return Fail(ErrorKind::kInvalidArgument, "layer %s missing from the archive",
                           p.layer_names[i].c_str());
       if (progress) progress(StrFormat("Loading layer %.12s", l->hex.c_str()));
-      MOAT_TRY(im.StoreBlob(l->path, l->hex, /*move=*/false));
-      MOAT_ASSIGN_OR_RETURN(LayerRecord lr, im.CommitLayer(l->hex, pc.diff_ids[i], parent));
+      MOAT_TRY(im.StoreBlob(l->path, l->hex, /*move=*/false, /*hashed=*/true));
+      const ExtractedLayer* pre =
+          l->extracted && l->extracted->diff_id == pc.diff_ids[i] ? &*l->extracted : nullptr;
+      MOAT_ASSIGN_OR_RETURN(LayerRecord lr, im.CommitLayer(l->hex, pc.diff_ids[i], parent, pre));
       parent = lr.chain_id;
       manifest.layers.push_back(Desc(lr.media_type, lr.blob_digest, lr.blob_size));
       layers.push_back(lr);
@@ -647,7 +896,7 @@ Result<Image> Store::Import(int fd, const std::optional<Reference>& tag,
   }
   std::string hex = sha.HexDigest();
   std::lock_guard wlock(im.write_mu);
-  MOAT_TRY(im.StoreBlob(spool, hex, /*move=*/true));
+  MOAT_TRY(im.StoreBlob(spool, hex, /*move=*/true, /*hashed=*/true));
   // The diff id is only known after extraction: extract to a scratch dir first.
   MOAT_ASSIGN_OR_RETURN(std::string scratch, MakeTempDir(im.Tmp(), "probe"));
   auto probe = im.Extract(im.Blob(hex), scratch);
@@ -713,7 +962,7 @@ Result<Image> Store::CommitImage(const std::string& parent_id, int layer_fd,
     layers = it->second.layers;
     parent_config = im.configs.at(parent_id);
   }
-  MOAT_TRY(im.StoreBlob(spool, hex, /*move=*/true));
+  MOAT_TRY(im.StoreBlob(spool, hex, /*move=*/true, /*hashed=*/true));
   int64_t created = options.created ? *options.created : time(nullptr);
   MOAT_ASSIGN_OR_RETURN(std::string config_json,
                         CommitConfigJson(parent_config, diff_id, options, created));

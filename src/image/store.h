@@ -21,8 +21,10 @@
 //   images/<config-digest-hex>.json    image record
 //   repositories.json                  {"busybox:latest": "sha256:<config digest>", ...}
 //   tmp/                               temp files and dirs; emptied by Store::Open
-// Every file appears atomically (temp + fsync + rename), only after its sha256 (blobs) or
-// diff id (layers) was verified, so a crash leaves at most entries under tmp/.
+//   unsynced                           blobs and layers not yet written back (see
+//                                      StoreOptions::sync_delay_ms)
+// Every file appears atomically (temp + rename), only after its sha256 (blobs) or diff id
+// (layers) was verified, so a crash leaves at most entries under tmp/.
 namespace moat::image {
 
 // A parsed image name, normalised the way Docker shows it: "docker.io/library/" is dropped,
@@ -108,6 +110,17 @@ struct StoreOptions {
   // Per-registry CAs and client certificates: <certs_dir>/<host[:port]>/ca.crt, client.cert,
   // client.key (Docker's /etc/docker/certs.d layout). The system CAs are always trusted.
   std::string certs_dir = "/etc/moat/certs.d";
+  // Write-behind durability of the bulk data: compressed layer blobs and extracted layers are
+  // renamed into place without an fsync each (writing them back synchronously would cost a pull
+  // or load about as much time again on a disk); the store syncs its file system once,
+  // `sync_delay_ms` after the last such commit, and when it is closed. Until then their names
+  // are listed in root/unsynced with the boot id. A daemon crash loses nothing (the page cache
+  // survives it); after a machine crash that came first, Open removes the listed blobs and
+  // layers and every image that used them, so no image is ever half there. Metadata (image
+  // records, tags, manifests, configs) is always written durably. < 0: sync only when closed.
+  int sync_delay_ms = 3000;
+  // The boot the store runs in; empty: /proc/sys/kernel/random/boot_id. Tests set it.
+  std::string boot_id;
 };
 
 // Credentials for one registry, as the Engine API's X-Registry-Auth / POST /auth carry them.
@@ -182,8 +195,11 @@ struct GcResult {
 class Store {
  public:
   // Creates the layout under `root` if missing and removes leftovers under root/tmp (a crash
-  // mid-write). Errors: kPermissionDenied / kInternal from the file system, kInvalidArgument if
-  // the metadata is corrupt.
+  // mid-write). Recovers from a machine crash: blobs and layers listed in root/unsynced by an
+  // earlier boot are removed, and so is every image whose layers or blobs are missing (logged).
+  // Errors: kPermissionDenied / kInternal from the file system, kInvalidArgument if the
+  // metadata is corrupt. The store runs a thread that syncs (see sync_delay_ms); destroying it
+  // syncs what is left.
   static Result<std::unique_ptr<Store>> Open(const std::string& root, StoreOptions options);
   ~Store();
   Store(const Store&) = delete;
@@ -280,6 +296,10 @@ class Store {
   // Removes blobs and layers that no image record references (layers shared between images
   // are kept while one image uses them).
   Result<GcResult> CollectGarbage();
+
+  // Writes back every blob and layer committed so far (syncfs) and empties root/unsynced. The
+  // store does this by itself (StoreOptions::sync_delay_ms); for callers that need it now.
+  Result<void> Sync();
 
   // Docker Engine API JSON: an ImageSummary (GET /images/json item), ImageInspect
   // (GET /images/{name}/json) and the array of HistoryResponseItem (/images/{name}/history).

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -26,6 +28,13 @@ std::string ShortId(const std::string& id);
 registry::ClientOptions ClientOptionsFor(const std::string& host, const StoreOptions& so,
                                          const RegistryAuth& auth);
 
+// A layer extracted ahead of its commit: dir/diff holds the tree.
+struct ExtractedLayer {
+  std::string dir;
+  std::string diff_id;
+  int64_t size = 0;
+};
+
 struct Store::Impl {
   std::string root;
   StoreOptions opts;
@@ -45,7 +54,10 @@ struct Store::Impl {
   std::string Tmp() const { return root + "/tmp"; }
 
   Result<Image> MakeImage(const std::string& id) const;  // mu held (shared)
-  Result<void> StoreBlob(const std::string& src, const std::string& hex, bool move);
+  // Moves (or links) `src` to blobs/sha256/<hex> unless it is there. `hashed`: the caller
+  // computed the sha256 of exactly these bytes as it wrote them; else it is checked here.
+  Result<void> StoreBlob(const std::string& src, const std::string& hex, bool move,
+                         bool hashed = false);
   Result<void> StoreBlobData(const std::string& data, std::string* hex_out);
   Result<std::pair<std::string, int64_t>> Extract(const std::string& blob_path,
                                                   const std::string& target_dir);
@@ -53,8 +65,12 @@ struct Store::Impl {
   // caller).
   Result<std::pair<std::string, int64_t>> ExtractFds(int in_fd, int dir_fd,
                                                      const std::vector<std::string>& extra_args);
+  // Makes layers/<chain id> from the blob (extracted now), or from `pre` if given: a layer
+  // already extracted from these bytes into pre->dir/diff, whose dir is consumed (moved, or
+  // removed on failure). The diff id must equal `diff_id`.
   Result<LayerRecord> CommitLayer(const std::string& blob_hex, const std::string& diff_id,
-                                  const std::string& parent_chain);
+                                  const std::string& parent_chain,
+                                  const ExtractedLayer* pre = nullptr);
   Result<void> WriteRepos();  // mu held
   // Stores config and manifest blobs and the image record, moves `tags` to it and adds
   // `repo_digests` ("repo@sha256:..") to those the record already has. Returns the id.
@@ -64,6 +80,29 @@ struct Store::Impl {
   // Adds "repo@sha256:.." to the record of `id` (Push). kNotFound if there is no such image.
   Result<void> AddRepoDigest(const std::string& id, const std::string& repo_digest);
   Result<std::string> ResolveId(std::string_view name) const;  // mu held (shared)
+
+  // Write-behind durability (StoreOptions::sync_delay_ms). Entries are "blob <hex>" and
+  // "layer <chain id hex>".
+  // Lists `entries` in root/unsynced (written durably) before the caller renames them into
+  // place; wakes the flusher.
+  Result<void> MarkUnsynced(const std::vector<std::string>& entries);
+  // syncfs, then drops the entries that were listed before it began.
+  Result<void> SyncNow();
+  void StartFlusher();
+  void StopFlusher();  // joins; then SyncNow
+  // Open: acts on an existing root/unsynced (another boot's: removes what it lists).
+  Result<void> RecoverUnsynced();
+  // Open: drops records whose layers or blobs are missing.
+  void DropIncompleteImages();
+  ~Impl() { StopFlusher(); }
+
+  std::mutex sync_mu;
+  std::condition_variable sync_cv;
+  std::vector<std::string> unsynced;  // sync_mu; mirrors root/unsynced
+  int64_t last_mark_ms = 0;           // sync_mu
+  bool stop_flusher = false;          // sync_mu
+  std::thread flusher;
+  std::string boot_id;
 };
 
 }  // namespace moat::image

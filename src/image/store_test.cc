@@ -30,10 +30,13 @@ int CountEntries(const std::string& dir) {
 
 class StoreTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Store> OpenStore(const std::string& extractor = MOAT_EXTRACT_PATH) {
+  std::unique_ptr<Store> OpenStore(const std::string& extractor = MOAT_EXTRACT_PATH,
+                                   const std::string& boot_id = "", int sync_delay_ms = 3000) {
     StoreOptions o;
     o.extractor_path = extractor;
     o.no_chown = geteuid() != 0;
+    o.boot_id = boot_id;
+    o.sync_delay_ms = sync_delay_ms;
     auto s = Store::Open(tmp_.path() + "/store", o);
     MOAT_CHECK(s.has_value());
     return std::move(*s);
@@ -364,6 +367,81 @@ TEST_F(StoreTest, KilledExtractorLeavesNothingVisible) {
   // And the real extractor loads the same archive afterwards.
   r = LoadBytes(*s, OciLayoutTar({MakeImage({layer}, "a", "dying:1")}));
   ASSERT_TRUE(r) << r.error().message;
+}
+
+// Write-behind: bulk data is listed in root/unsynced until the store has synced it; after a
+// machine crash (another boot id) the listed blobs and layers, and the images that used them,
+// are removed at Open; after a daemon crash (same boot) they are kept.
+TEST_F(StoreTest, UnsyncedDataIsListedThenSyncedAndDroppedAfterAMachineCrash) {
+  std::string root = tmp_.path() + "/store";
+  std::string layer_dir;
+  {
+    auto s = OpenStore(MOAT_EXTRACT_PATH, "boot-a", /*sync_delay_ms=*/-1);
+    auto r = LoadFile(*s, MOAT_BUNDLED_IMAGE);
+    ASSERT_TRUE(r) << r.error().message;
+    auto text = sys::ReadFile(root + "/unsynced");
+    ASSERT_TRUE(text) << text.error().message;
+    EXPECT_EQ(text->rfind("moat-unsynced 1\nboot boot-a\nblob ", 0), 0u) << *text;
+    EXPECT_NE(text->find("\nlayer "), std::string::npos) << *text;
+    auto im = s->Resolve("busybox");
+    ASSERT_TRUE(im);
+    layer_dir = im->layer_dirs[0];
+    // Keep a copy, as a machine crash would have left it, then let the store close (it syncs
+    // and removes the list).
+    WriteFileOrDie(tmp_.path() + "/unsynced.saved", *text);
+  }
+  EXPECT_EQ(access((root + "/unsynced").c_str(), F_OK), -1) << "closing did not sync";
+  {
+    // Same boot, list present (a daemon crash): nothing is lost.
+    ASSERT_EQ(rename((tmp_.path() + "/unsynced.saved").c_str(), (root + "/unsynced").c_str()), 0);
+    std::string saved = *sys::ReadFile(root + "/unsynced");
+    auto s = OpenStore(MOAT_EXTRACT_PATH, "boot-a", -1);
+    EXPECT_TRUE(s->Resolve("busybox"));
+    ASSERT_TRUE(s->Sync());
+    EXPECT_EQ(access((root + "/unsynced").c_str(), F_OK), -1);
+    WriteFileOrDie(root + "/unsynced", saved);  // as if the machine had crashed before the sync
+  }
+  EXPECT_EQ(access((root + "/unsynced").c_str(), F_OK), 0) << "an empty close removed the list";
+  {
+    // Another boot: the listed layer and blob are gone, and so is the image; nothing else.
+    auto s = OpenStore(MOAT_EXTRACT_PATH, "boot-b", -1);
+    auto im = s->Resolve("busybox");
+    ASSERT_FALSE(im);
+    EXPECT_EQ(im.error().kind, ErrorKind::kNotFound);
+    EXPECT_EQ(access(layer_dir.c_str(), F_OK), -1);
+    EXPECT_EQ(access((root + "/unsynced").c_str(), F_OK), -1);
+    EXPECT_EQ(CountEntries(root + "/images"), 0);
+    EXPECT_EQ(CountEntries(root + "/tmp"), 0);
+    auto list = s->List();
+    ASSERT_TRUE(list);
+    EXPECT_TRUE(list->empty());
+    // Loading again works.
+    ASSERT_TRUE(LoadFile(*s, MOAT_BUNDLED_IMAGE));
+    EXPECT_TRUE(s->Resolve("busybox"));
+  }
+}
+
+TEST_F(StoreTest, FlusherSyncsSoonAfterTheLastCommit) {
+  std::string root = tmp_.path() + "/store";
+  auto s = OpenStore(MOAT_EXTRACT_PATH, "", /*sync_delay_ms=*/20);
+  ASSERT_TRUE(LoadFile(*s, MOAT_BUNDLED_IMAGE));
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    gone = access((root + "/unsynced").c_str(), F_OK) != 0;
+    if (!gone) usleep(10 * 1000);
+  }
+  EXPECT_TRUE(gone) << "root/unsynced still there 5 s after the load";
+}
+
+TEST_F(StoreTest, CorruptUnsyncedListIsAnError) {
+  std::string root = tmp_.path() + "/store";
+  { OpenStore(); }
+  WriteFileOrDie(root + "/unsynced", "moat-unsynced 1\nboot x\nblob ../../etc\n");
+  StoreOptions o;
+  o.extractor_path = MOAT_EXTRACT_PATH;
+  auto s = Store::Open(root, o);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("bad entry"), std::string::npos) << s.error().message;
 }
 
 }  // namespace

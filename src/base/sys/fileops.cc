@@ -60,4 +60,9 @@ Result<void> fchmodat(int dirfd, const std::string& path, mode_t mode) {
   return Ok();
 }
 
+Result<void> syncfs(int fd) {
+  if (::syncfs(fd) != 0) return FailErrno("syncfs");
+  return Ok();
+}
+
 }  // namespace moat::sys

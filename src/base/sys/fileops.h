@@ -23,4 +23,6 @@ Result<void> fchown(int fd, uid_t uid, gid_t gid);
 Result<void> pwrite(int fd, const void* buf, size_t len, off_t offset);  // all of it
 Result<void> ftruncate(int fd, off_t len);
 Result<void> fchmodat(int dirfd, const std::string& path, mode_t mode);
+// syncfs(2): writes back everything dirty on the file system that holds `fd`.
+Result<void> syncfs(int fd);
 }  // namespace moat::sys

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/sys/fs.h"
 #include "base/sys/io.h"
+#include "base/sys/memory.h"
 #include "base/sys/process.h"
 #include "base/sys/socket.h"
 #include "runtime/monitor/event_loop.h"
@@ -34,6 +35,9 @@ namespace {
 constexpr int64_t kDrainMs = 2000;
 // A stopped container's monitor exits by itself after this long without a "shutdown".
 constexpr int64_t kIdleExitMs = 10 * 60 * 1000;
+// After a start or an exec, the monitor gives back the memory of that one-off work this long
+// later (sys::ReleaseOneOffMemory), once the reply and the first output have gone.
+constexpr int64_t kReleaseAfterMs = 200;
 
 int64_t NowMs() {
   timespec ts{};
@@ -146,6 +150,7 @@ class Monitor {
   void OnInitExit();
   void Tick();
   int Timeout() const;
+  int BaseTimeout() const;
   void Finalize();
 
   void OnCtlListener();
@@ -172,6 +177,7 @@ class Monitor {
   StatusRecord status_;
   bool init_exited_ = false;
   int64_t exited_ms_ = 0;
+  int64_t release_due_ms_ = 0;  // 0: nothing to release
   bool finished_ = false;
   int64_t finished_ms_ = 0;
   bool quit_ = false;
@@ -250,6 +256,13 @@ Result<void> Monitor::Run() {
 }
 
 int Monitor::Timeout() const {
+  int t = BaseTimeout();
+  if (release_due_ms_ == 0) return t;
+  int r = static_cast<int>(std::max<int64_t>(release_due_ms_ - NowMs(), 0));
+  return t < 0 ? r : std::min(t, r);
+}
+
+int Monitor::BaseTimeout() const {
   if (init_exited_ && !finished_) return 50;
   for (const auto& [id, e] : execs_)
     if (!e.running && !e.session_closed) return 50;
@@ -262,6 +275,14 @@ int Monitor::Timeout() const {
 
 void Monitor::Tick() {
   int64_t now = NowMs();
+  if (release_due_ms_ != 0 && now >= release_due_ms_) {
+    // The container (or an exec) is running: the code that made it will not run again for a
+    // while; the monitor's own loop is small.
+    release_due_ms_ = 0;
+    sys::ReleasedMemory m = sys::ReleaseOneOffMemory();
+    MOAT_LOG(kDebug, "monitor %s: released %zu KiB of code pages%s", o_.id.c_str(),
+             m.image_bytes >> 10, m.heap_trimmed ? " and free heap" : "");
+  }
   if (init_exited_ && !finished_ && (main_->OutputDone() || now - exited_ms_ >= kDrainMs))
     Finalize();
   for (auto it = execs_.begin(); it != execs_.end(); ++it) {
@@ -401,6 +422,7 @@ std::optional<std::string> Monitor::Handle(uint64_t conn, const Request& req, Un
         status_.status = "running";
         status_.started_at = RealClockNow();
         (void)WriteStatus();
+        release_due_ms_ = NowMs() + kReleaseAfterMs;
       }
       return result(r);
     }
@@ -424,6 +446,7 @@ std::optional<std::string> Monitor::Handle(uint64_t conn, const Request& req, Un
       return result(main_->Resize(req.height, req.width));
     case Op::kExec: {
       auto r = DoExec(req, fd_out);
+      if (r) release_due_ms_ = NowMs() + kReleaseAfterMs;
       return r ? *r : ErrorReply(r.error());
     }
     case Op::kExecState: {

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -20,6 +21,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "base/sys/fs.h"
+#include "base/sys/process.h"
 #include "base/sys/socket.h"
 #include "daemon/core/container_internal.h"
 #include "daemon/core/oci_config.h"
@@ -696,28 +698,48 @@ Result<bool> Containers::StartLocked(const std::shared_ptr<Container>& c) {
 
 void Containers::StartWaiter(const std::shared_ptr<Container>& c) {
   std::thread([this, c] {
+    // The monitor's pid, to see it gone before the exit is announced: a restart makes a new
+    // monitor in the same directory, and the old one removes its sockets as it quits.
+    UniqueFd monitor;
+    if (auto text = sys::ReadFile(ExecDir(c->id) + "/monitor.pid")) {
+      if (auto pid = ParseInt64(TrimWhitespace(*text)); pid && *pid > 0) {
+        if (auto fd = sys::pidfd_open(static_cast<pid_t>(*pid))) monitor = std::move(*fd);
+      }
+    }
     auto r = CtlCall(*c, {{"op", "wait"}});
+    int64_t code = 255;
+    bool oom = false;
+    std::string error;
     if (r) {
-      OnExit(c, r->value("exit_code", 255), r->value("oom_killed", false), "");
+      code = r->value("exit_code", 255);
+      oom = r->value("oom_killed", false);
     } else {
       // The monitor vanished without answering: read what it recorded.
-      int64_t code = 255;
-      bool oom = false;
+      error = r.error().message;
       if (auto st = sys::ReadFile(ExecDir(c->id) + "/status.json")) {
         if (auto sj = ParseJson(*st); sj && sj->value("status", "") == "stopped") {
           code = sj->value("exit_code", 255);
           oom = sj->value("oom_killed", false);
         }
       }
-      OnExit(c, code, oom, r.error().message);
     }
     (void)CtlCall(*c, {{"op", "shutdown"}});
+    if (monitor) {
+      struct pollfd pfd = {monitor.get(), POLLIN, 0};
+      if (::poll(&pfd, 1, 5000) == 0)
+        MOAT_LOG(kWarning, "container %s: its monitor did not quit within 5 s of shutdown",
+                 c->id.c_str());
+    }
+    OnExit(c, code, oom, error);
     AfterExit(c);
   }).detach();
 }
 
 void Containers::OnExit(const std::shared_ptr<Container>& c, int64_t code, bool oom,
                         const std::string& error) {
+  // Torn down before the exit is announced: a stop or restart waiting for it may start the
+  // container again at once, with the same endpoint.
+  if (networks_) networks_->TearDown(c->id);
   {
     std::lock_guard lock(mu_);
     c->status = "exited";
@@ -738,7 +760,6 @@ void Containers::OnExit(const std::shared_ptr<Container>& c, int64_t code, bool 
     (void)Persist(*c);
     cv_.notify_all();
   }
-  if (networks_) networks_->TearDown(c->id);
   if (oom) Emit(*c, "oom");
   Emit(*c, "die", {{"exitCode", std::to_string(code)}});
 }

@@ -35,8 +35,8 @@ namespace {
 constexpr int64_t kDrainMs = 2000;
 // A stopped container's monitor exits by itself after this long without a "shutdown".
 constexpr int64_t kIdleExitMs = 10 * 60 * 1000;
-// After a start or an exec, the monitor gives back the memory of that one-off work this long
-// later (sys::ReleaseOneOffMemory), once the reply and the first output have gone.
+// This long after the last request (a start, an exec, ...), the monitor gives back the memory
+// of that one-off work (sys::ReleaseOneOffMemory); the reply and the first output have gone.
 constexpr int64_t kReleaseAfterMs = 200;
 
 int64_t NowMs() {
@@ -276,8 +276,8 @@ int Monitor::BaseTimeout() const {
 void Monitor::Tick() {
   int64_t now = NowMs();
   if (release_due_ms_ != 0 && now >= release_due_ms_) {
-    // The container (or an exec) is running: the code that made it will not run again for a
-    // while; the monitor's own loop is small.
+    // The code that served the last requests (a start: parsing the bundle, the namespaces,
+    // the mounts) will not run again for a while; the monitor's own loop is small.
     release_due_ms_ = 0;
     sys::ReleasedMemory m = sys::ReleaseOneOffMemory();
     MOAT_LOG(kDebug, "monitor %s: released %zu KiB of code pages%s", o_.id.c_str(),
@@ -404,6 +404,9 @@ Result<void> Monitor::RequireNotStopped() const {
 
 std::optional<std::string> Monitor::Handle(uint64_t conn, const Request& req, UniqueFd* fd_out) {
   auto result = [](const Result<void>& r) { return r ? OkReply() : ErrorReply(r.error()); };
+  // Whatever a request ran (a start or an exec: most of the runtime; a state: the state
+  // store's parsing), it is given back once requests have stopped for a moment.
+  release_due_ms_ = NowMs() + kReleaseAfterMs;
   switch (req.op) {
     case Op::kState:
       return StateReply(status_);
@@ -422,7 +425,6 @@ std::optional<std::string> Monitor::Handle(uint64_t conn, const Request& req, Un
         status_.status = "running";
         status_.started_at = RealClockNow();
         (void)WriteStatus();
-        release_due_ms_ = NowMs() + kReleaseAfterMs;
       }
       return result(r);
     }
@@ -446,7 +448,6 @@ std::optional<std::string> Monitor::Handle(uint64_t conn, const Request& req, Un
       return result(main_->Resize(req.height, req.width));
     case Op::kExec: {
       auto r = DoExec(req, fd_out);
-      if (r) release_due_ms_ = NowMs() + kReleaseAfterMs;
       return r ? *r : ErrorReply(r.error());
     }
     case Op::kExecState: {

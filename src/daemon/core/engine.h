@@ -4,6 +4,7 @@
 // typed command, validated again, and carried out on the container manager or the image store.
 // Serve() reads requests from the front's channel and answers each on its own thread.
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,7 @@ class Engine {
   Result<void> Serve(int sock);
 
  private:
+  std::atomic<int> in_flight_{0};  // requests being handled (Serve)
   Result<Json> Dispatch(privsep::Request& r, std::vector<UniqueFd>* out_fds);
   Result<Json> Info();
   Result<Json> LoadImage(privsep::Request& r, std::vector<UniqueFd>* out_fds);

@@ -8,6 +8,8 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config ccache
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
   libseccomp-dev libcap-dev libssl-dev
+  # SHA-256 in the static moat-runtime (seccomp cache keys): nettle, not all of libcrypto
+  nettle-dev
   # moatd/moat: HTTP (Boost.Beast, header-only), image layers (libarchive, ISA-L gzip, zstd)
   libboost-dev libarchive-dev libisal-dev libzstd-dev
   # networking (src/net): rtnetlink through libmnl, nftables through libnftables (and nft for

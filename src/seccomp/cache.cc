@@ -1,6 +1,5 @@
 // CompileCached() from compiler.h: the on-disk cache of compiled programs.
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,14 +37,15 @@ static_assert(sizeof(Header) == 56);
 static_assert(sizeof(sock_filter) == 8);
 
 Result<Digest> Sha256(std::string_view data) {
-  // Never read openssl.cnf (or $OPENSSL_CONF): a root process must not let the environment pick
-  // providers or engines to load, and the read costs ~2 ms per container start. Idempotent.
-  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, nullptr);
+  // Nettle's SHA-256 rather than OpenSSL's: linked statically into moat-runtime, libcrypto
+  // brought ~300 KiB of pointer tables that every start relocated (copy-on-write faults) and an
+  // initialisation on first use, for one hash of a few KiB.
+  struct sha256_ctx ctx;
+  sha256_init(&ctx);
+  sha256_update(&ctx, data.size(), reinterpret_cast<const uint8_t*>(data.data()));
   Digest out;
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 ||
-      len != out.size())
-    return Fail(ErrorKind::kInternal, "sha-256 failed");
+  static_assert(std::tuple_size_v<Digest> == SHA256_DIGEST_SIZE);
+  sha256_digest(&ctx, out.size(), out.data());
   return out;
 }
 

@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "base/sys/fs.h"
+#include "base/sys/mount.h"
 #include "base/sys/inet.h"
 #include "base/sys/socket.h"
 #include "cgroups/manager.h"
@@ -519,6 +520,24 @@ int Main(int argc, char** argv) {
   paths.data_root = o.data_root;
   paths.exec_root = o.exec_root;
   paths.runtime_binary = FindTool(o.runtime, "moat-runtime", MOAT_RUNTIME_BUILD_PATH);
+  // Monitors start from a read-only detached mount of moat-runtime (CVE-2019-5736 class; see
+  // runtime/exe_seal.h), made once here, so that each need not re-execute itself. The fd is
+  // close-on-exec: a spawn executes it through /proc/self/fd before it is closed.
+  UniqueFd sealed_runtime;
+  if (auto t = sys::open_tree(AT_FDCWD, paths.runtime_binary, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)) {
+    sys::MountAttr attr{};
+    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if (auto ro = sys::mount_setattr(t->get(), "", AT_EMPTY_PATH, attr)) {
+      sealed_runtime = std::move(*t);
+      paths.runtime_exec = "/proc/self/fd/" + std::to_string(sealed_runtime.get());
+    } else {
+      MOAT_LOG(kWarning, "moat-runtime: read-only mount: %s (monitors seal themselves)",
+               ro.error().message.c_str());
+    }
+  } else {
+    MOAT_LOG(kWarning, "moat-runtime: detached mount: %s (monitors seal themselves)",
+             t.error().message.c_str());
+  }
   paths.log_max_size = o.log_max_size;
   paths.log_max_files = o.log_max_files;
   auto default_spec = ParseJson(embedded::default_spec_json());

@@ -1,12 +1,19 @@
 // What the container's process can and cannot do: capabilities, no_new_privs, seccomp, masked
 // and read-only paths, the read-only rootfs, user namespaces, and the CVE classes the runtime
-// defends against (symlinked mount targets, leaked fds, a dumpable runtime in the container).
+// defends against (symlinked mount targets, leaked fds, a dumpable runtime in the container, a
+// runtime binary overwritten through /proc/<pid>/exe).
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -28,6 +35,40 @@ void BuildRootfs(const std::string& shared, const std::string& dir) {
       << strerror(errno);
   for (const char* applet : {"sh", "ls", "cat", "touch", "grep", "echo", "mount", "stat"})
     ASSERT_EQ(symlink("busybox", (dir + "/bin/" + applet).c_str()), 0) << strerror(errno);
+}
+
+// A copy of the runtime binary in `dir`, which the tests below attack or inspect instead of the
+// build's: a failure cannot corrupt the binary the other tests run.
+std::string CopyRuntime(const std::string& from, const std::string& dir) {
+  std::string bytes = ReadFileOrEmpty(from);
+  EXPECT_FALSE(bytes.empty()) << from;
+  std::string copy = dir + "/moat-runtime";
+  EXPECT_TRUE(WriteFile(copy, bytes, 0755)) << copy << ": " << strerror(errno);
+  return copy;
+}
+
+// The pid of the first process whose command line is `cmdline` (NULs as spaces), 0 if none.
+pid_t FindProcess(const std::string& cmdline) {
+  DIR* d = opendir("/proc");
+  if (!d) return 0;
+  pid_t found = 0;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end) continue;
+    if (CmdlineOf(static_cast<pid_t>(pid)) == cmdline) {
+      found = static_cast<pid_t>(pid);
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+std::string ReadLink(const std::string& path) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink(path.c_str(), buf, sizeof buf);
+  return n < 0 ? "" : std::string(buf, static_cast<size_t>(n));
 }
 
 TEST_F(SecurityTest, DefaultSpecCapabilitiesNoNewPrivsAndSeccomp) {
@@ -236,6 +277,121 @@ TEST_F(SecurityTest, InheritedFdsDoNotReachTheContainer) {
   EXPECT_TRUE(exec_fds == (std::set<std::string>{"0", "1", "2"}) ||
               exec_fds == (std::set<std::string>{"0", "1", "2", "3"}))
       << e.out;
+}
+
+// CVE-2019-5736: the container's program is a script "#!/proc/self/exe", so the runtime's clone
+// that executes it runs the host's runtime binary in the container; another container process
+// holds /proc/<pid>/exe open and, once that process is gone, reopens it for writing. The
+// runtime must be running from a read-only mount of its binary by then: the write fails with
+// EROFS and the binary is unchanged. Aimed at a copy of the runtime (see CopyRuntime).
+TEST_F(SecurityTest, RuntimeBinaryCannotBeOverwrittenThroughProcSelfExe) {
+  std::string runtime = CopyRuntime(RuntimePath(), scratch());
+  const std::string original = ReadFileOrEmpty(runtime);
+  ASSERT_FALSE(original.empty());
+  struct statvfs vfs {};
+  ASSERT_EQ(statvfs(runtime.c_str(), &vfs), 0) << strerror(errno);
+  ASSERT_FALSE(vfs.f_flag & ST_RDONLY) << "the copy must start on a writable mount";
+
+  std::string evil_rootfs = scratch() + "/evil-rootfs";
+  ASSERT_NO_FATAL_FAILURE(BuildRootfs(rootfs(), evil_rootfs));
+  for (const char* applet : {"sleep", "kill", "printf"})
+    ASSERT_EQ(symlink("busybox", (evil_rootfs + "/bin/" + applet).c_str()), 0) << strerror(errno);
+  // The interpreter line's argument makes the runtime, once running in the container as
+  // "update /evil -r /tmp/fifo", block opening the FIFO: the attacker needs no race to find it.
+  ASSERT_TRUE(WriteFile(evil_rootfs + "/evil", "#!/proc/self/exe update\n", 0755));
+  ASSERT_EQ(mkfifo((evil_rootfs + "/tmp/fifo").c_str(), 0600), 0) << strerror(errno);
+  const std::string attacker =
+      "pid=; i=0; "
+      "while [ -z \"$pid\" ] && [ $i -lt 1000 ]; do "
+      "  for d in /proc/[0-9]*; do "
+      "    [ \"$(cat $d/comm 2>/dev/null)\" = evil ] && pid=${d#/proc/}; "
+      "  done; i=$((i+1)); sleep 0.01; "
+      "done; "
+      "[ -n \"$pid\" ] || { echo nopid > /tmp/result; exit 1; }; "
+      "exec 3</proc/$pid/exe || { echo noopen > /tmp/result; exit 1; }; "
+      "stat -L -c %i /proc/self/fd/3 > /tmp/inode; "
+      "kill -9 $pid; "
+      // ETXTBSY while a process still executes the binary (the host's `exec`): retry.
+      "i=0; while [ $i -lt 1000 ]; do "
+      "  if ( printf PWNED >>/proc/self/fd/3 ) 2>/tmp/err; then echo write=ok > /tmp/result; "
+      "exit 0; fi; "
+      "  grep -q busy /tmp/err || break; i=$((i+1)); sleep 0.01; "
+      "done; "
+      "echo \"write=fail $(cat /tmp/err)\" > /tmp/result";
+
+  std::string id = NewId();
+  json c = Config({"sh", "-c", attacker});
+  c["root"]["path"] = evil_rootfs;
+  c["root"]["readonly"] = false;
+  WriteConfig(c);
+  auto run = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {runtime, "--root", state_root()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, CommandOptions{std::chrono::milliseconds(30000), ""});
+  };
+  CommandResult created = run({"create", "--bundle", bundle(), id});
+  ASSERT_EQ(created.exit_code, 0) << created.Describe();
+  CommandResult started = run({"start", id});
+  ASSERT_EQ(started.exit_code, 0) << started.Describe();
+
+  CommandResult exec = run({"exec", id, "/evil", "-r", "/tmp/fifo"});
+  EXPECT_FALSE(exec.timed_out) << exec.Describe();
+  ASSERT_TRUE(WaitFor([&] { return PathExists(evil_rootfs + "/tmp/result"); }, 15000))
+      << "the attacker did not finish; exec: " << exec.Describe();
+  std::string result = ReadFileOrEmpty(evil_rootfs + "/tmp/result");
+  // The attack is real: the container held the host's binary itself (same inode)...
+  ASSERT_EQ(Trim(ReadFileOrEmpty(evil_rootfs + "/tmp/inode")), std::to_string(InodeOf(runtime)))
+      << result;
+  // ...and could not write it.
+  EXPECT_EQ(result.rfind("write=fail", 0), 0u) << result;
+  EXPECT_NE(result.find("Read-only file system"), std::string::npos) << result;
+  EXPECT_TRUE(ReadFileOrEmpty(runtime) == original) << "the runtime binary was modified";
+}
+
+// While a command that enters a container runs, its binary is on a read-only mount; and a
+// binary already on a read-only mount is not re-executed (its exe still names its path, where
+// the re-executed one names the root of a detached mount).
+TEST_F(SecurityTest, RuntimeRunsFromAReadOnlyMountOfItsBinary) {
+  std::string dir = scratch() + "/bin";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << strerror(errno);
+  std::string runtime = CopyRuntime(RuntimePath(), dir);
+  std::string id = NewId();
+  ASSERT_GT(CreateAndStart(Config({"sleep", "30"}), id), 0);
+
+  struct Case {
+    const char* name;
+    std::vector<std::string> argv;
+    bool already_read_only;
+  };
+  const std::string sleep_args = "sleep 29";
+  std::vector<Case> cases = {
+      {"writable mount", {runtime, "--root", state_root(), "exec", id, "sleep", "29"}, false},
+      // In a mount namespace of its own, the copy's directory bind-mounted read-only.
+      {"read-only mount",
+       {"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+        "mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\" && exec \"$@\"", dir,
+        runtime, "--root", state_root(), "exec", id, "sleep", "29"},
+       true},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    auto cmd = std::make_unique<Command>(k.argv);
+    // The exec'd process runs: the runtime is past its seal and waits for it.
+    pid_t inner = 0;
+    ASSERT_TRUE(WaitFor([&] { return (inner = FindProcess(sleep_args)) != 0; }))
+        << cmd->Wait().Describe();
+    std::string exe = "/proc/" + std::to_string(cmd->pid()) + "/exe";
+    struct statvfs vfs {};
+    ASSERT_EQ(statvfs(exe.c_str(), &vfs), 0) << exe << ": " << strerror(errno);
+    EXPECT_TRUE(vfs.f_flag & ST_RDONLY) << "the runtime runs from a writable mount";
+    if (k.already_read_only)
+      EXPECT_EQ(ReadLink(exe), runtime) << "re-executed although already read-only";
+    else
+      EXPECT_NE(ReadLink(exe), runtime) << "not re-executed from a detached mount";
+    kill(inner, SIGKILL);
+    CommandResult r = cmd->Wait();
+    EXPECT_FALSE(r.timed_out) << r.Describe();
+  }
 }
 
 }  // namespace

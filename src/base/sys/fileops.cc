@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -58,6 +59,12 @@ Result<void> ftruncate(int fd, off_t len) {
 Result<void> fchmodat(int dirfd, const std::string& path, mode_t mode) {
   if (::fchmodat(dirfd, path.c_str(), mode, 0) != 0) return FailErrno("fchmodat %s", path.c_str());
   return Ok();
+}
+
+Result<struct statvfs> fstatvfs(int fd) {
+  struct statvfs st {};
+  if (::fstatvfs(fd, &st) != 0) return FailErrno("fstatvfs");
+  return st;
 }
 
 Result<void> syncfs(int fd) {

@@ -5,6 +5,7 @@
 // caller.
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <string>
@@ -25,4 +26,7 @@ Result<void> ftruncate(int fd, off_t len);
 Result<void> fchmodat(int dirfd, const std::string& path, mode_t mode);
 // syncfs(2): writes back everything dirty on the file system that holds `fd`.
 Result<void> syncfs(int fd);
+// fstatvfs(3) of `fd` (remains owned by the caller; O_PATH is enough). f_flag carries the
+// mount's flags: ST_RDONLY for a read-only mount or file system.
+Result<struct statvfs> fstatvfs(int fd);
 }  // namespace moat::sys

@@ -95,6 +95,12 @@ Result<int> kill(pid_t pid, int sig) {
   return 0;
 }
 
+Result<void> execveat(int dirfd, const std::string& path, char* const argv[], char* const envp[],
+                      int flags) {
+  ::execveat(dirfd, path.c_str(), argv, envp, flags);
+  return FailErrno("execveat %s", path.empty() ? "<fd>" : path.c_str());
+}
+
 int ExitCodeFromSiginfo(const siginfo_t& info) {
   if (info.si_code == CLD_EXITED) return info.si_status;
   return 128 + info.si_status;

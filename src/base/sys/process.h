@@ -35,6 +35,12 @@ Result<void> setgroups(const std::vector<gid_t>& groups);
 // Marks every fd >= `first` close-on-exec.
 Result<void> close_range_cloexec(unsigned first);
 Result<int> kill(pid_t pid, int sig);
+// execveat(2): replaces the process image; returns only on failure. `dirfd` remains owned by
+// the caller (with AT_EMPTY_PATH and an empty `path` it is the program itself; its
+// close-on-exec flag does not matter for an ELF binary). `argv` and `envp` are
+// NULL-terminated.
+Result<void> execveat(int dirfd, const std::string& path, char* const argv[], char* const envp[],
+                      int flags);
 
 // Exit code in the shell convention: the exit status, or 128 + signal.
 int ExitCodeFromSiginfo(const siginfo_t& info);

@@ -56,7 +56,9 @@ std::string HumanDuration(int64_t seconds);
 // Runs a helper program (moat-runtime) with `input` on its stdin and stdout discarded, waits,
 // and on failure returns its stderr (trimmed, without the "moat: " prefix) as a kInternal
 // error. posix_spawn: safe in the multi-threaded core.
-Result<void> RunTool(const std::vector<std::string>& argv, const std::string& input = "");
+// `exec_path`, if given, is executed instead of argv[0] (argv[0] stays what the process shows).
+Result<void> RunTool(const std::vector<std::string>& argv, const std::string& input = "",
+                     const std::string& exec_path = "");
 // 64 random hex characters.
 std::string RandomId();
 // The container's cgroup paths (hierarchy -> path inside it; "" for cgroup v2) as moat-runtime

@@ -58,7 +58,8 @@ std::string HumanDuration(int64_t s) {
   return StrFormat("%lld years", static_cast<long long>(h / 24 / 365));
 }
 
-Result<void> RunTool(const std::vector<std::string>& argv, const std::string& input) {
+Result<void> RunTool(const std::vector<std::string>& argv, const std::string& input,
+                     const std::string& exec_path) {
   // The input (an update request: a few hundred bytes) is written before the spawn: far below
   // a pipe's capacity, it cannot block.
   if (input.size() > 4096) return Fail(ErrorKind::kInternal, "%s: input too large", argv[0].c_str());
@@ -67,8 +68,9 @@ Result<void> RunTool(const std::vector<std::string>& argv, const std::string& in
   in.second.reset();
   MOAT_ASSIGN_OR_RETURN(auto err, sys::pipe2(0));
   MOAT_ASSIGN_OR_RETURN(UniqueFd devnull, sys::open("/dev/null", O_WRONLY | O_CLOEXEC));
-  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::Spawn(argv[0], argv, {{in.first.get(), 0}, {devnull.get(), 1},
-                                                                {err.second.get(), 2}}));
+  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::Spawn(exec_path.empty() ? argv[0] : exec_path, argv,
+                                              {{in.first.get(), 0}, {devnull.get(), 1},
+                                               {err.second.get(), 2}}));
   err.second.reset();
   std::string text;
   char buf[4096];

@@ -633,7 +633,7 @@ Result<bool> Containers::StartLocked(const std::shared_ptr<Container>& c) {
     if (s.open_stdin) argv.push_back("--stdin");
     if (s.stdin_once) argv.push_back("--stdin-once");
     argv.push_back(c->id);
-    return RunTool(argv);
+    return RunTool(argv, "", paths_.runtime_exec);
   }();
   if (!prepared) {
     cleanup_mount();

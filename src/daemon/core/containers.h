@@ -36,6 +36,10 @@ struct Paths {
   std::string data_root = "/var/lib/moat";
   std::string exec_root = "/run/moat";
   std::string runtime_binary;  // moat-runtime
+  // What monitors are executed through: "/proc/self/fd/N" of a read-only detached mount of
+  // runtime_binary held by the core (runtime/exe_seal.h: then the monitor need not re-execute
+  // itself to be protected), or empty: runtime_binary itself.
+  std::string runtime_exec;
   std::string cgroup_parent = "moat";  // relative: under moatd's own cgroup
   int64_t log_max_size = 0;
   int log_max_files = 1;

@@ -5,9 +5,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 #include "base/log.h"
 #include "runtime/cli/commands.h"
+#include "runtime/exe_seal.h"
 
 namespace moat::runtime::cli {
 
@@ -25,7 +27,30 @@ std::string DefaultRoot() {
   return "/tmp/moat-runtime-" + std::to_string(geteuid());
 }
 
+// The subcommand of a runc-style command line: the first word that is neither a global option
+// nor the value of one. Empty if there is none.
+std::string_view SubcommandOf(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--root" || a == "--log" || a == "--log-format" || a == "--criu" ||
+        a == "--rootless") {
+      ++i;  // its value follows
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    return a;
+  }
+  return {};
+}
+
 int Main(int argc, char** argv) {
+  // Commands that put a process into a container run from a read-only mount of this binary
+  // (exe_seal.h). Checked before the command line is parsed, so that a re-execution costs the
+  // first image as little as possible; the commands check again (then at no cost).
+  if (std::string_view cmd = SubcommandOf(argc, argv);
+      cmd == "create" || cmd == "run" || cmd == "exec" || cmd == "monitor") {
+    if (auto s = EnsureReadOnlyExecutable(); !s) return Report(s.error());
+  }
   Globals g;
   g.root = DefaultRoot();
   CLI::App app{"moat-runtime: a secure-by-default OCI runtime with runc's command line",

@@ -1,6 +1,7 @@
 #include "image/decompress.h"
 
 #include <isa-l/igzip_lib.h>
+#include <poll.h>
 #include <zstd.h>
 
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "base/sys/fdio.h"
 #include "base/sys/fileops.h"
 #include "base/sys/io.h"
+#include "base/sys/socket_io.h"
 #include "base/sys/spawn.h"
 
 namespace moat::image {
@@ -35,8 +37,11 @@ struct DecompressReader::State {
   }
 };
 
-DecompressReader::DecompressReader(int fd)
-    : fd_(fd), in_buf_(new uint8_t[kInBuf]), st_(std::make_unique<State>()) {}
+DecompressReader::DecompressReader(int fd, int cancel_fd)
+    : fd_(fd),
+      cancel_fd_(cancel_fd),
+      in_buf_(new uint8_t[kInBuf]),
+      st_(std::make_unique<State>()) {}
 DecompressReader::~DecompressReader() = default;
 
 Result<size_t> DecompressReader::Fill() {
@@ -46,6 +51,13 @@ Result<size_t> DecompressReader::Fill() {
   in_len_ -= in_pos_;
   in_pos_ = 0;
   if (in_eof_ || in_len_ == kInBuf) return 0;
+  if (cancel_fd_ >= 0) {
+    // Only this reader reads `fd_`: once poll reports it readable (or hung up), read does not
+    // block.
+    struct pollfd fds[2] = {{fd_, POLLIN, 0}, {cancel_fd_, POLLIN, 0}};
+    MOAT_TRY(sys::poll(fds, 2, -1));
+    if (fds[1].revents != 0) return Fail(ErrorKind::kUnavailable, "layer read cancelled");
+  }
   MOAT_ASSIGN_OR_RETURN(size_t n, sys::read(fd_, in_buf_.get() + in_len_, kInBuf - in_len_));
   if (n == 0) in_eof_ = true;
   in_len_ += n;

@@ -17,7 +17,12 @@ const char* CompressionName(Compression c);
 // Not thread-safe.
 class DecompressReader {
  public:
-  explicit DecompressReader(int fd);
+  explicit DecompressReader(int fd) : DecompressReader(fd, -1) {}
+  // With `cancel_fd` >= 0 (remains owned by the caller; an eventfd or pipe read end), every read
+  // of `fd` first waits until `fd` or `cancel_fd` is readable, and once `cancel_fd` is readable
+  // Read fails with kUnavailable ("layer read cancelled"): another thread can so stop a reader
+  // blocked on a pipe whose writer is idle.
+  DecompressReader(int fd, int cancel_fd);
   ~DecompressReader();
   DecompressReader(const DecompressReader&) = delete;
   DecompressReader& operator=(const DecompressReader&) = delete;
@@ -33,6 +38,7 @@ class DecompressReader {
   Result<size_t> Fill();  // reads more input into in_buf_; 0 at EOF
 
   int fd_;
+  int cancel_fd_;
   bool detected_ = false;
   bool in_eof_ = false;
   Compression compression_ = Compression::kNone;

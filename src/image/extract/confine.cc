@@ -78,6 +78,39 @@ std::vector<oci::SeccompSyscall> CommonRules() {
   };
 }
 
+// Namespace flags, refused with CLONE_THREAD too: the extractor has no use for them (the kernel
+// would refuse most for want of CAP_SYS_ADMIN, but after more of copy_process has run).
+constexpr uint64_t kCloneNamespaces = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
+                                      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
+
+// The layer reader thread (extractor.cc) and nothing else clone can make: a new process needs
+// a new thread group, so clone is allowed only with CLONE_THREAD (which the kernel accepts only
+// with CLONE_SIGHAND and CLONE_VM) and without namespace flags; fork, vfork and clone without
+// CLONE_THREAD get the default EPERM. clone3 passes its flags in memory, where seccomp cannot
+// look: ENOSYS makes glibc's pthread_create fall back to clone.
+std::vector<oci::SeccompSyscall> ThreadRules() {
+  oci::SeccompSyscall clone = Allow({"clone"});
+  clone.args = {{0, CLONE_THREAD | kCloneNamespaces, CLONE_THREAD, "SCMP_CMP_MASKED_EQ"}};
+  oci::SeccompSyscall clone3;
+  clone3.names = {"clone3"};
+  clone3.action = "SCMP_ACT_ERRNO";
+  clone3.errno_ret = ENOSYS;
+  return {
+      clone,
+      clone3,
+      // A new thread registers its robust futex list and rseq area; pthread_join waits on a
+      // futex, the stack is mapped without PROT_EXEC and madvised away (CommonRules).
+      Allow({"set_robust_list", "rseq", "sched_yield"}),
+      // Waking a reader blocked on an idle pipe (DecompressReader's cancel fd).
+      Allow({"eventfd2", "poll", "ppoll"}),
+#if defined(__SANITIZE_ADDRESS__)
+      // AddressSanitizer's thread start: pthread_getattr_np (sched_getaffinity) and the
+      // thread's signal stack.
+      Allow({"sched_getaffinity", "sigaltstack"}),
+#endif
+  };
+}
+
 // Raw syscalls without glibc wrappers (glibc 2.36 has none for Landlock).
 int LandlockCreateRuleset(const void* attr, size_t size, uint32_t flags) {
   return static_cast<int>(::syscall(__NR_landlock_create_ruleset, attr, size, flags));
@@ -277,14 +310,16 @@ oci::Seccomp ExtractorSeccompProfile(const ConfineOptions& options) {
       // fcntl: F_DUPFD_CLOEXEC for fdopendir; getdents64: removing a replaced tree.
       Allow({"openat", "openat2", "mkdirat", "mknodat", "symlinkat", "linkat", "unlinkat",
              "getdents64", "ftruncate"}),
-      // Metadata.
+      // Metadata. umask: the extractor reads its own creation mask (refused, umask(2) "returns"
+      // -1 and every file would get a needless fchmod).
       Allow({"fstat", "newfstatat", "statx", "fchown", "fchownat", "fchmod", "fchmodat",
-             "utimensat", "fsetxattr"}),
+             "utimensat", "fsetxattr", "umask"}),
   };
   if (options.broker == NeedBroker::kYes) {
     // The broker channel (SendWithFds checks SO_TYPE) and reaping the broker.
     p.syscalls.push_back(Allow({"sendmsg", "getsockopt", "wait4"}));
   }
+  for (auto& r : ThreadRules()) p.syscalls.push_back(std::move(r));
   for (auto& r : CommonRules()) p.syscalls.push_back(std::move(r));
   return p;
 }

@@ -20,15 +20,19 @@
 //  - has no_new_privs, is not dumpable and dies with its parent (PR_SET_PDEATHSIG);
 //  - rlimits: RLIMIT_NOFILE 256, RLIMIT_NPROC 0, RLIMIT_CORE 0, RLIMIT_AS 8 GiB (not under
 //    AddressSanitizer, which reserves terabytes). RLIMIT_NPROC does not bind uid 0 (the kernel
-//    exempts INIT_USER): the seccomp filter is what forbids fork;
+//    exempts INIT_USER): the seccomp filter is what forbids fork. For other uids it also
+//    refuses threads (EAGAIN), and the extractor then reads the layer on its one thread;
 //  - Landlock (when the kernel has it): every file-system right the ABI knows is handled and
 //    only the target directory gets rights, all but EXECUTE, IOCTL_DEV and MAKE_SOCK (and
 //    MAKE_BLOCK without kAllow). ABI >= 4: no TCP bind/connect; ABI >= 6: no signals to, and
 //    no abstract unix sockets of, processes outside the domain. Without Landlock the report
 //    says "unavailable" and extraction goes on (chroot, namespaces and seccomp still hold);
 //  - a seccomp allowlist (ExtractorSeccompProfile(), default EPERM): file creation relative
-//    to fds, reads and writes, memory without PROT_EXEC, exit. No execve, socket, clone/fork,
-//    mount, ptrace, open_by_handle_at, chroot, unshare/setns, capset, prctl, ioctl.
+//    to fds, reads and writes, memory without PROT_EXEC, exit, and threads: clone only with
+//    CLONE_THREAD and no namespace flag (the layer reader thread, created after confinement
+//    so that it inherits all of it), clone3 fails with ENOSYS (its flags are out of seccomp's
+//    reach; glibc then uses clone). No execve, socket, fork/vfork/clone of a process, mount,
+//    ptrace, open_by_handle_at, chroot, unshare/setns, capset, prctl, ioctl.
 //
 // setuid/setgid files and file capabilities are KEPT, as Docker keeps them: images ship su,
 // passwd and ping legitimately. They are inert on the host: the store's directory is 0700 and

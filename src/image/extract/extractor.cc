@@ -4,11 +4,16 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <array>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 #include "base/strings.h"
@@ -19,6 +24,7 @@
 #include "base/sys/fdio.h"
 #include "base/sys/fileops.h"
 #include "base/sys/io.h"
+#include "base/sys/socket_io.h"
 #include "base/sys/spawn.h"
 
 namespace moat::image {
@@ -26,46 +32,204 @@ namespace {
 
 constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 constexpr uint64_t kRatioGrace = 16ull << 20;  // ratios are checked past this many bytes
+constexpr size_t kReadSize = 1 << 17;   // one inflate call: the limits are checked after each
+constexpr size_t kChunkSize = 1 << 20;  // the unit handed to libarchive
+// The parser holds one chunk while the producer fills up to kChunks - 1 ahead: memory stays
+// bounded whatever the compression ratio.
+constexpr size_t kChunks = 4;
 
-// Feeds libarchive the uncompressed stream while hashing it and enforcing size limits.
-struct Source {
-  DecompressReader reader;
-  Sha256 sha;
-  uint64_t total = 0;
-  const ExtractLimits* limits;
-  Error error;
-  bool failed = false;
-  std::vector<char> buf = std::vector<char>(1 << 17);
+// The uncompressed layer: inflates `fd`, hashes every byte (the diff id) and enforces the size
+// and ratio limits.
+class LayerStream {
+ public:
+  LayerStream(int fd, int cancel_fd, const ExtractLimits& limits)
+      : reader_(fd, cancel_fd), limits_(limits) {}
 
-  Source(int fd, const ExtractLimits* l) : reader(fd), limits(l) {}
-
-  ssize_t ReadChunk(const void** out) {
-    auto n = reader.Read(buf.data(), buf.size());
-    if (!n) {
-      error = std::move(n).error();
-      failed = true;
-      return -1;
+  // Fills `buf` with up to `len` bytes, fewer only at the end of the stream or on error.
+  // `*filled` counts the bytes delivered even when an error is returned: they come before it in
+  // the stream. The read that crosses a limit is not delivered.
+  Result<void> Fill(char* buf, size_t len, size_t* filled) {
+    *filled = 0;
+    while (*filled < len) {
+      char* p = buf + *filled;
+      MOAT_ASSIGN_OR_RETURN(size_t n, reader_.Read(p, std::min(len - *filled, kReadSize)));
+      if (n == 0) break;
+      sha_.Update(p, n);
+      total_ += n;
+      if (total_ > limits_.max_bytes)
+        return Fail(ErrorKind::kInvalidArgument,
+                    "layer exceeds the size limit of %llu uncompressed bytes",
+                    static_cast<unsigned long long>(limits_.max_bytes));
+      uint64_t in = reader_.compressed_bytes();
+      if (total_ > kRatioGrace && total_ / (in ? in : 1) > limits_.max_ratio)
+        return Fail(ErrorKind::kInvalidArgument,
+                    "layer exceeds the compression ratio limit of %llu",
+                    static_cast<unsigned long long>(limits_.max_ratio));
+      *filled += n;
     }
-    sha.Update(buf.data(), *n);
-    total += *n;
-    if (total > limits->max_bytes) {
-      error = MakeError(ErrorKind::kInvalidArgument,
-                        "layer exceeds the size limit of %llu uncompressed bytes",
-                        static_cast<unsigned long long>(limits->max_bytes));
-      failed = true;
-      return -1;
-    }
-    uint64_t in = reader.compressed_bytes();
-    if (total > kRatioGrace && total / (in ? in : 1) > limits->max_ratio) {
-      error = MakeError(ErrorKind::kInvalidArgument,
-                        "layer exceeds the compression ratio limit of %llu",
-                        static_cast<unsigned long long>(limits->max_ratio));
-      failed = true;
-      return -1;
-    }
-    *out = buf.data();
-    return static_cast<ssize_t>(*n);
+    return Ok();
   }
+
+  uint64_t total() const { return total_; }
+  std::string HexDigest() { return sha_.HexDigest(); }
+
+ private:
+  DecompressReader reader_;
+  Sha256 sha_;
+  uint64_t total_ = 0;
+  const ExtractLimits& limits_;
+};
+
+// Feeds libarchive the uncompressed stream. A producer thread reads, inflates and hashes the
+// layer into a bounded ring of chunks while the calling thread parses the tar and writes the
+// files (on two CPUs, inflating and writing overlap as in `igzip -dc | tar -x`). When the
+// thread cannot be created (EAGAIN: RLIMIT_NPROC binds a non-root moat-extract) the calling
+// thread reads the stream itself, chunk by chunk. Either way an error of the stream reaches
+// the parser at the point of the stream where it occurred.
+class Source {
+ public:
+  Source(int in_fd, int cancel_fd, const ExtractLimits& limits)
+      : stream_(in_fd, cancel_fd, limits), cancel_fd_(cancel_fd) {
+    for (auto& c : chunks_) c.data.resize(kChunkSize);
+  }
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
+  ~Source() { Stop(); }
+
+  // Starts the producer thread, or falls back to reading on the calling thread.
+  Result<void> Start() {
+    int rc = pthread_create(&thread_, nullptr, &Source::Run, this);
+    if (rc == EAGAIN) return Ok();
+    if (rc != 0) return Fail(Error::FromErrno(rc, "create the layer reader thread"));
+    threaded_ = true;
+    return Ok();
+  }
+
+  // libarchive's read callback: the next chunk (valid until the next call), 0 at the end, -1
+  // on error (then error() says why).
+  ssize_t ReadChunk(const void** out) {
+    if (finished_) return Finish();
+    Chunk* c = threaded_ ? NextChunk() : ReadInline();
+    if (c->last) {
+      finished_ = true;
+      pending_ = std::move(c->error);
+      c->error.reset();
+      if (c->len == 0) return Finish();
+    }
+    *out = c->data.data();
+    return static_cast<ssize_t>(c->len);
+  }
+
+  // Stops the producer (a read blocked on an idle pipe is woken through the cancel fd) and
+  // joins it. Idempotent.
+  void Stop() {
+    if (!threaded_) return;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    space_.notify_one();
+    (void)sys::eventfd_write(cancel_fd_, 1);
+    MOAT_CHECK(pthread_join(thread_, nullptr) == 0);
+    threaded_ = false;
+  }
+
+  bool failed() const { return failed_; }
+  const Error& error() const { return error_; }
+  // Only after ReadChunk returned 0.
+  uint64_t total() {
+    Stop();
+    return stream_.total();
+  }
+  std::string HexDigest() {
+    Stop();
+    return stream_.HexDigest();
+  }
+
+ private:
+  struct Chunk {
+    std::vector<char> data;
+    size_t len = 0;
+    bool last = false;  // the end of the stream, or `error`
+    std::optional<Error> error;
+  };
+
+  static void* Run(void* self) {
+    static_cast<Source*>(self)->Produce();
+    return nullptr;
+  }
+
+  void Produce() {
+    for (;;) {
+      Chunk* c;
+      {
+        std::unique_lock lock(mu_);
+        space_.wait(lock, [&] { return stop_ || filled_ < kChunks; });
+        if (stop_) return;
+        c = &chunks_[(head_ + filled_) % kChunks];
+      }
+      FillChunk(c);
+      {
+        std::lock_guard lock(mu_);
+        ++filled_;
+      }
+      data_.notify_one();
+      if (c->last) return;
+    }
+  }
+
+  void FillChunk(Chunk* c) {
+    auto r = stream_.Fill(c->data.data(), kChunkSize, &c->len);
+    c->last = !r || c->len < kChunkSize;
+    if (!r) c->error = std::move(r).error();
+  }
+
+  // Releases the chunk the parser held and waits for the next.
+  Chunk* NextChunk() {
+    std::unique_lock lock(mu_);
+    if (holding_) {
+      head_ = (head_ + 1) % kChunks;
+      --filled_;
+      space_.notify_one();
+    }
+    data_.wait(lock, [&] { return filled_ > 0; });
+    holding_ = true;
+    return &chunks_[head_];
+  }
+
+  Chunk* ReadInline() {
+    FillChunk(&chunks_[0]);
+    return &chunks_[0];
+  }
+
+  ssize_t Finish() {
+    if (pending_) {
+      error_ = std::move(*pending_);
+      pending_.reset();
+      failed_ = true;
+    }
+    return failed_ ? -1 : 0;
+  }
+
+  LayerStream stream_;
+  int cancel_fd_;
+  bool threaded_ = false;
+  pthread_t thread_ = {};
+  // The ring: chunks_[head_] is the oldest of `filled_` chunks, the one the parser holds if
+  // `holding_`; the producer fills chunks_[(head_ + filled_) % kChunks] while filled_ < kChunks.
+  std::array<Chunk, kChunks> chunks_;
+  std::mutex mu_;
+  std::condition_variable space_;  // filled_ < kChunks, or stop_
+  std::condition_variable data_;   // filled_ > 0
+  size_t head_ = 0;
+  size_t filled_ = 0;
+  bool stop_ = false;
+  // Parser side only.
+  bool holding_ = false;
+  bool finished_ = false;
+  std::optional<Error> pending_;
+  bool failed_ = false;
+  Error error_;
 };
 
 ssize_t ReadCallback(struct archive*, void* client, const void** out) {
@@ -377,7 +541,10 @@ std::string JsonEscape(const std::string& s) {
 }  // namespace
 
 Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions& options) {
-  Source src(in_fd, &options.limits);
+  // Wakes the producer thread if the parser fails while it waits for input.
+  MOAT_ASSIGN_OR_RETURN(UniqueFd cancel, sys::eventfd(0, 0));
+  Source src(in_fd, cancel.get(), options.limits);
+  MOAT_TRY(src.Start());
   struct archive* a = archive_read_new();
   MOAT_CHECK(a != nullptr);
   archive_read_support_format_tar(a);
@@ -385,9 +552,9 @@ Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions&
   ExtractResult res;
   Extractor ex(root_fd, options);
   auto fail_ar = [&](const char* what) -> Unexpected {
-    Error err = src.failed ? src.error
-                           : MakeError(ErrorKind::kInvalidArgument, "%s: %s", what,
-                                       archive_error_string(a) ? archive_error_string(a) : "?");
+    Error err = src.failed() ? src.error()
+                             : MakeError(ErrorKind::kInvalidArgument, "%s: %s", what,
+                                         archive_error_string(a) ? archive_error_string(a) : "?");
     archive_read_free(a);
     return Fail(std::move(err));
   };
@@ -405,7 +572,7 @@ Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions&
     }
     auto r = ex.Entry(a, e, &res);
     if (!r) {
-      Error err = src.failed ? src.error : std::move(r).error();
+      Error err = src.failed() ? src.error() : std::move(r).error();
       archive_read_free(a);
       return Fail(std::move(err));
     }
@@ -416,12 +583,12 @@ Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions&
   const void* chunk;
   for (;;) {
     ssize_t n = src.ReadChunk(&chunk);
-    if (n < 0) return Fail(src.error);
+    if (n < 0) return Fail(src.error());
     if (n == 0) break;
   }
   MOAT_TRY(ex.Finish());
-  res.diff_id = "sha256:" + src.sha.HexDigest();
-  res.tar_bytes = src.total;
+  res.diff_id = "sha256:" + src.HexDigest();
+  res.tar_bytes = src.total();
   return res;
 }
 

@@ -9,6 +9,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "base/strings.h"
 #include "base/sys/fs.h"
 #include "image/decompress.h"
@@ -235,6 +240,109 @@ TEST_F(ExtractorTest, Limits) {
   r = Extract(GzipCompress(BuildTar({File("bomb", std::string(64 << 20, '\0'))})), o);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("compression ratio"), std::string::npos);
+}
+
+// Bytes that do not compress to nothing (a gzip of zeros would hit the ratio limit).
+std::string Noise(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  for (char& c : out) {
+    seed = seed * 1103515245 + 12345;
+    c = static_cast<char>(seed >> 24);
+  }
+  return out;
+}
+
+// Several MiB, read in many chunks by the layer reader thread: files span chunk boundaries,
+// and the diff id covers the zero padding after the end-of-archive blocks.
+TEST_F(ExtractorTest, MultiChunkLayer) {
+  std::string big = Noise(5 * (1 << 20) + 12345, 1);
+  std::vector<TarEntry> entries = {Dir("d"), File("d/small", "s")};
+  entries.push_back(File("d/big", big));
+  for (int i = 0; i < 50; ++i) entries.push_back(File(StrFormat("d/f%d", i), Noise(40000, i)));
+  entries.push_back(File("d/last", Noise(1500000, 7)));
+  std::string tar = BuildTar(entries) + std::string(3 * (1 << 20) + 512, '\0');
+  for (const std::string& blob : {GzipCompress(tar), ZstdCompress(tar), tar}) {
+    ASSERT_TRUE(sys::RemoveAll(root_).has_value());
+    ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+    auto r = Extract(blob);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->diff_id, Digest(tar));
+    EXPECT_EQ(r->tar_bytes, tar.size());
+    EXPECT_EQ(r->entries, entries.size());
+    EXPECT_EQ(ReadFileOrDie(root_ + "/d/big"), big);
+    EXPECT_EQ(ReadFileOrDie(root_ + "/d/small"), "s");
+    EXPECT_EQ(ReadFileOrDie(root_ + "/d/f49"), Noise(40000, 49));
+    EXPECT_EQ(ReadFileOrDie(root_ + "/d/last"), Noise(1500000, 7));
+  }
+  // A truncated stream fails with the reader's error, past the first chunks.
+  std::string gz = GzipCompress(tar);
+  ASSERT_TRUE(sys::RemoveAll(root_).has_value());
+  ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+  auto r = Extract(gz.substr(0, gz.size() * 3 / 4));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("gzip stream truncated"), std::string::npos)
+      << r.error().message;
+}
+
+// The parser fails on the first entry while the reader thread still has input: from a file
+// (plenty of data ahead), and from a pipe whose writer stays open and idle (the reader blocks
+// waiting for more and must be woken). Both return the entry's error promptly.
+TEST_F(ExtractorTest, ParserFailsWhileReaderHasData) {
+  ExtractOptions o;
+  o.limits.max_path_length = 10;
+  std::string tar = BuildTar({File("a-very-long-name", "x"), File("big", Noise(20 << 20, 3))});
+  std::string gz = GzipCompress(tar);
+  auto r = Extract(gz, o);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("longer than 10 bytes"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(sys::fstatat(AT_FDCWD, root_ + "/big", AT_SYMLINK_NOFOLLOW).has_value());
+
+  auto pipe = sys::pipe2(O_NONBLOCK);
+  ASSERT_TRUE(pipe);
+  (void)fcntl(pipe->second.get(), F_SETPIPE_SZ, 1 << 20);
+  // As much of the layer as the pipe takes; the writer end stays open.
+  size_t off = 0;
+  while (off < gz.size()) {
+    ssize_t n = write(pipe->second.get(), gz.data() + off, std::min<size_t>(gz.size() - off, 4096));
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  ASSERT_GT(off, 0u);
+  ASSERT_LT(off, gz.size());
+  ASSERT_EQ(fcntl(pipe->first.get(), F_SETFL, 0), 0);
+  // Should the reader not be woken, close the writer after a while: the test then fails on
+  // the elapsed time instead of hanging.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  bool timed_out = false;
+  std::thread watchdog([&] {
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, std::chrono::seconds(20), [&] { return done; })) {
+      timed_out = true;
+      pipe->second.reset();
+    }
+  });
+  auto dir = sys::open(root_, O_RDONLY | O_DIRECTORY);
+  ASSERT_TRUE(dir);
+  if (geteuid() != 0) {
+    o.ownership = Ownership::kIgnore;
+    o.xattr_namespace = "user";
+  }
+  auto start = std::chrono::steady_clock::now();
+  r = ExtractLayer(pipe->first.get(), dir->get(), o);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  {
+    std::lock_guard lock(mu);
+    done = true;
+  }
+  cv.notify_one();
+  watchdog.join();
+  EXPECT_FALSE(timed_out);
+  EXPECT_LT(elapsed, std::chrono::seconds(10));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("longer than 10 bytes"), std::string::npos) << r.error().message;
 }
 
 // The moat-extract binary: protocol on fds 0/1/3, and a kill -9 mid-layer.

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -17,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -35,6 +37,7 @@
 #include "base/sys/spawn.h"
 #include "image/decompress.h"
 #include "image/extract/confine.h"
+#include "image/extract/extractor.h"
 #include "image/test_util.h"
 
 namespace moat::image {
@@ -216,6 +219,11 @@ TEST_F(MaliciousTest, ProcStatusWhileExtracting) {
   EXPECT_EQ(StatusField(*pid, "NoNewPrivs"), "1");
   EXPECT_EQ(StatusField(*pid, "Seccomp"), "2");
   EXPECT_EQ(StatusField(*pid, "Uid"), "0\t0\t0\t0");
+  // The layer reader thread, created after confinement (it reads fd 0, so it exists before
+  // the first byte of the layer is parsed).
+  for (int i = 0; i < 500 && StatusField(*pid, "Threads") != "2"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(StatusField(*pid, "Threads"), "2");
   std::string p = std::to_string(*pid);
   for (const char* ns : {"mnt", "net", "ipc", "uts"})
     EXPECT_NE(NsLink(p, ns), NsLink("self", ns)) << ns;
@@ -228,10 +236,13 @@ TEST_F(MaliciousTest, ProcStatusWhileExtracting) {
   // begun (its first entries' parent directory and file open): those are inside the target.
   auto fds = List("/proc/" + p + "/fd");
   for (const char* fd : {"0", "1", "2", "3", "4"}) EXPECT_TRUE(fds.count(fd)) << "fd " << fd;
+  int eventfds = 0;
   for (const auto& fd : fds) {
     if (ParseInt64(fd).value_or(0) <= 4) continue;
     auto target = sys::readlinkat(AT_FDCWD, "/proc/" + p + "/fd/" + fd);
     ASSERT_TRUE(target);
+    // The layer reader thread's cancel eventfd.
+    if (*target == "anon_inode:[eventfd]" && ++eventfds == 1) continue;
     EXPECT_TRUE(StartsWith(*target, root_ + "/") || *target == root_)
         << "fd " << fd << " -> " << *target << " is outside the target";
   }
@@ -310,6 +321,39 @@ int ConfinedChild(const std::string& target, bool drop_root, const std::string& 
   if (!eperm(socket(AF_INET, SOCK_STREAM, 0))) return 3;
   if (!eperm(socket(AF_UNIX, SOCK_STREAM, 0))) return 4;
   if (!eperm(fork())) return 5;
+  // clone makes threads only: without CLONE_THREAD (a new process) it is refused, and so is
+  // CLONE_THREAD with a namespace flag (the kernel itself would say EINVAL for CLONE_NEWUSER).
+  // Should a check fail the clone, the child leaves at once.
+  long rc = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (rc == 0) _exit(12);
+  if (!eperm(rc)) return 12;
+  rc = syscall(SYS_clone, CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWUSER, 0, 0, 0, 0);
+  if (rc == 0) _exit(13);
+  if (!eperm(rc)) return 13;
+  // clone3 hides its flags from seccomp: ENOSYS, so that glibc falls back to clone.
+  struct {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+  } clone3_args = {};
+  clone3_args.exit_signal = SIGCHLD;
+  rc = syscall(SYS_clone3, &clone3_args, sizeof clone3_args);
+  if (rc == 0) _exit(14);
+  if (rc >= 0 || errno != ENOSYS) return 14;
+  // A thread can be created (the layer reader); without root RLIMIT_NPROC 0 refuses it.
+  pthread_t thread;
+  static int thread_ran = 0;
+  int prc = pthread_create(
+      &thread, nullptr,
+      [](void*) -> void* {
+        thread_ran = 1;
+        return nullptr;
+      },
+      nullptr);
+  if (drop_root) {
+    if (prc != EAGAIN) return 15;
+  } else {
+    if (prc != 0) return 15;
+    if (pthread_join(thread, nullptr) != 0 || thread_ran != 1) return 16;
+  }
   if (!eperm(mount("none", "/", "tmpfs", 0, nullptr))) return 6;
   if (!eperm(chroot("/"))) return 7;
   if (!eperm(unshare(CLONE_NEWUSER))) return 8;
@@ -639,6 +683,80 @@ TEST_F(MaliciousTest, EntryNamedDotDot) {
   auto r = Extract(BuildTar({Dir(".."), File("../f", "x")}));
   ASSERT_TRUE(r.ok()) << r.reply;
   EXPECT_EQ(ReadFileOrDie(root_ + "/f"), "x");
+}
+
+// Bytes that do not compress to nothing.
+std::string Noise(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  for (char& c : out) {
+    seed = seed * 1103515245 + 12345;
+    c = static_cast<char>(seed >> 24);
+  }
+  return out;
+}
+
+// A layer of many chunks through the confined binary: the reader thread under the seccomp
+// filter, and the diff id over the padding after the end-of-archive blocks.
+TEST_F(MaliciousTest, MultiChunkLayerExtractsConfined) {
+  MOAT_REQUIRE_ROOT();
+  std::string big = Noise(6 << 20, 5);
+  std::string tar =
+      BuildTar({Dir("d"), File("d/big", big), File("d/after", "a")}) + std::string(2 << 20, '\0');
+  auto r = Extract(GzipCompress(tar));
+  ASSERT_TRUE(r.ok()) << r.reply;
+  EXPECT_NE(r.reply.find("\"diff_id\":\"" + Digest(tar) + "\""), std::string::npos) << r.reply;
+  EXPECT_EQ(ReadFileOrDie(root_ + "/d/big"), big);
+  EXPECT_EQ(ReadFileOrDie(root_ + "/d/after"), "a");
+  Reset();
+  // A bad entry first, megabytes behind it: the entry's error, and the process exits.
+  tar = BuildTar({File(std::string(300, 'n'), "x"), File("big", big)});
+  ExpectRefused(Extract(GzipCompress(tar)), "File name too long");
+}
+
+// Confined without root, RLIMIT_NPROC 0 refuses the reader thread (ConfinedChild): the layer
+// is then read on the parsing thread, with the same result.
+TEST_F(MaliciousTest, ExtractsWithoutTheReaderThread) {
+  MOAT_REQUIRE_ROOT();
+  ASSERT_EQ(chmod(root_.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(tmp_.path().c_str(), 0755), 0);
+  std::string big = Noise(3 << 20, 9);
+  std::string tar = BuildTar({File("big", big), File("small", "s")}) + std::string(4096, '\0');
+  std::string blob = tmp_.path() + "/blobs/serial";
+  WriteFileOrDie(blob, GzipCompress(tar));
+  auto in = sys::open(blob, O_RDONLY);
+  auto dir = sys::open(root_, O_RDONLY | O_DIRECTORY);
+  auto out = sys::pipe2(0);
+  ASSERT_TRUE(in && dir && out);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (dup2(in->get(), 0) < 0 || dup2(out->second.get(), 1) < 0) _exit(90);
+    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) _exit(91);
+    auto plan = PlanConfinement({});
+    if (!plan) _exit(92);
+    if (!EnterConfinement(*plan, dir->get(), nullptr)) _exit(93);
+    ExtractOptions o;
+    o.ownership = Ownership::kIgnore;
+    o.xattr_namespace = "user";
+    auto r = ExtractLayer(0, dir->get(), o);
+    std::string reply = r ? r->diff_id : "error: " + r.error().message;
+    _exit(sys::WriteAll(1, reply) ? 0 : 94);
+  }
+  out->second.reset();
+  std::string reply;
+  char buf[512];
+  for (;;) {
+    auto n = sys::read(out->first.get(), buf, sizeof buf);
+    if (!n || *n == 0) break;
+    reply.append(buf, *n);
+  }
+  int status;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(reply, Digest(tar));
+  EXPECT_EQ(ReadFileOrDie(root_ + "/big"), big);
+  EXPECT_EQ(ReadFileOrDie(root_ + "/small"), "s");
 }
 
 TEST_F(MaliciousTest, BundledLayerExtractsConfined) {

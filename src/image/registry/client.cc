@@ -256,6 +256,9 @@ Result<Client::Response> Client::Perform(Request& req) {
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &WriteCb);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  // Layers arrive in 512 KiB pieces rather than curl's default 16 KiB: each piece costs the
+  // sink a write to the blob file, a hash update and a send to moat-extract.
+  curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, opts_.connect_timeout_s);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, opts_.low_speed_time_s);

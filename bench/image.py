@@ -29,7 +29,8 @@ bench), N runs each (default 3), methods rotated each round so drift hits all; m
                          the whole tree: part of what umoci unpack does)
   inflate only           `igzip -dc > /dev/null` and `gzip -dc > /dev/null` (no file system)
 Between runs the target is removed (rm -rf; for the daemons rmi + image prune -a, then the image
-list is checked empty), untimed, then `sync` (untimed: the previous run's dirty pages are not
+list is checked empty), untimed, then `sync` and a wait until the block devices show no writes or
+discards for 0.3 s (untimed: the previous run's dirty pages and its removal's discards are not
 written back during the next one). Nothing is synced after a timed command: each method pays
 only for what it writes and fsyncs itself. The page cache is NOT dropped (the machine is shared;
 /proc/sys/vm/drop_caches is never written): the inputs (archive, blobs) are read from memory.
@@ -461,6 +462,35 @@ class Results:
         return eng.med(v) if v and self.ok(key) else None
 
 
+def disk_counters():
+    """Per block device (no loop/ram/zram): writes, discards and I/Os in flight."""
+    out = []
+    for dev in sorted(os.listdir("/sys/block")):
+        if dev.startswith(("loop", "ram", "zram")):
+            continue
+        try:
+            f = open(f"/sys/block/{dev}/stat").read().split()
+        except OSError:
+            continue
+        # fields: 4 write I/Os .. 6 write sectors, 8 in flight, 11+ discard I/Os/sectors
+        out.append(tuple(f[4:9]) + tuple(f[11:15]))
+    return out
+
+
+def settle_disk(limit=30.0):
+    """After the untimed `sync`: waits until no block device has writes or discards going on
+    (the previous run's removal: this VM's root ext4 discards freed blocks at journal commits,
+    seconds later), so that a run does not pay for its predecessor. At most `limit` seconds."""
+    end = time.monotonic() + limit
+    last = disk_counters()
+    while time.monotonic() < end:
+        time.sleep(0.3)
+        now = disk_counters()
+        if now == last and all(c[4] == "0" for c in now):
+            return
+        last = now
+
+
 def measure(methods, n, res, layer, started):
     """N rounds over `methods`, rotated each round; the first run of each is checked."""
     for i in range(n):
@@ -474,6 +504,7 @@ def measure(methods, n, res, layer, started):
                 if m.prepare:
                     m.prepare()
                 os.sync()
+                settle_disk()
                 t0 = time.perf_counter()
                 r = subprocess.run(m.argv, env=m.env, stdin=subprocess.DEVNULL,
                                    capture_output=True, text=True, timeout=TIMEOUT)

@@ -54,6 +54,15 @@ TarEntry Hardlink(std::string name, std::string target) {
   return e;
 }
 
+std::string Noise(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  for (char& c : out) {
+    seed = seed * 1103515245 + 12345;
+    c = static_cast<char>(seed >> 24);
+  }
+  return out;
+}
+
 std::string BuildTar(const std::vector<TarEntry>& entries) {
   struct archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);

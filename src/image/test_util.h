@@ -37,6 +37,9 @@ TarEntry Hardlink(std::string name, std::string target);
 
 // A pax tar of `entries`, built with libarchive.
 std::string BuildTar(const std::vector<TarEntry>& entries);
+// `n` pseudo-random bytes from `seed` (a linear congruential generator): data that gzip does
+// not shrink much, so that a layer of it stays under the compression-ratio limit.
+std::string Noise(size_t n, uint32_t seed);
 
 std::string Digest(const std::string& data);  // "sha256:<hex>"
 

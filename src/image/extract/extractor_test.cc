@@ -242,16 +242,6 @@ TEST_F(ExtractorTest, Limits) {
   EXPECT_NE(r.error().message.find("compression ratio"), std::string::npos);
 }
 
-// Bytes that do not compress to nothing (a gzip of zeros would hit the ratio limit).
-std::string Noise(size_t n, uint32_t seed) {
-  std::string out(n, '\0');
-  for (char& c : out) {
-    seed = seed * 1103515245 + 12345;
-    c = static_cast<char>(seed >> 24);
-  }
-  return out;
-}
-
 // Several MiB, read in many chunks by the layer reader thread: files span chunk boundaries,
 // and the diff id covers the zero padding after the end-of-archive blocks.
 TEST_F(ExtractorTest, MultiChunkLayer) {

@@ -73,6 +73,17 @@ std::string DeviceTar(const std::string& name, mode_t type, unsigned major, unsi
   return out;
 }
 
+// Everything `fd` yields until EOF (or an error).
+std::string ReadToEof(int fd) {
+  std::string out;
+  char buf[512];
+  for (;;) {
+    auto n = sys::read(fd, buf, sizeof buf);
+    if (!n || *n == 0) return out;
+    out.append(buf, *n);
+  }
+}
+
 std::set<std::string> List(const std::string& dir) {
   std::set<std::string> names;
   DIR* d = opendir(dir.c_str());
@@ -268,13 +279,7 @@ TEST_F(MaliciousTest, ProcStatusWhileExtracting) {
 
   ASSERT_TRUE(sys::WriteAll(in->second.get(), tar.substr(1024)).has_value());
   in->second.reset();
-  std::string reply;
-  char buf[512];
-  for (;;) {
-    auto n = sys::read(out->first.get(), buf, sizeof buf);
-    if (!n || *n == 0) break;
-    reply.append(buf, *n);
-  }
+  std::string reply = ReadToEof(out->first.get());
   auto status = sys::waitpid(*pid);
   ASSERT_TRUE(status);
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << reply;
@@ -685,16 +690,6 @@ TEST_F(MaliciousTest, EntryNamedDotDot) {
   EXPECT_EQ(ReadFileOrDie(root_ + "/f"), "x");
 }
 
-// Bytes that do not compress to nothing.
-std::string Noise(size_t n, uint32_t seed) {
-  std::string out(n, '\0');
-  for (char& c : out) {
-    seed = seed * 1103515245 + 12345;
-    c = static_cast<char>(seed >> 24);
-  }
-  return out;
-}
-
 // A layer of many chunks through the confined binary: the reader thread under the seccomp
 // filter, and the diff id over the padding after the end-of-archive blocks.
 TEST_F(MaliciousTest, MultiChunkLayerExtractsConfined) {
@@ -743,13 +738,7 @@ TEST_F(MaliciousTest, ExtractsWithoutTheReaderThread) {
     _exit(sys::WriteAll(1, reply) ? 0 : 94);
   }
   out->second.reset();
-  std::string reply;
-  char buf[512];
-  for (;;) {
-    auto n = sys::read(out->first.get(), buf, sizeof buf);
-    if (!n || *n == 0) break;
-    reply.append(buf, *n);
-  }
+  std::string reply = ReadToEof(out->first.get());
   int status;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status)) << "signal " << WTERMSIG(status);

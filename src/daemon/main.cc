@@ -523,20 +523,12 @@ int Main(int argc, char** argv) {
   // Monitors start from a read-only detached mount of moat-runtime (CVE-2019-5736 class; see
   // runtime/exe_seal.h), made once here, so that each need not re-execute itself. The fd is
   // close-on-exec: a spawn executes it through /proc/self/fd before it is closed.
-  UniqueFd sealed_runtime;
-  if (auto t = sys::open_tree(AT_FDCWD, paths.runtime_binary, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)) {
-    sys::MountAttr attr{};
-    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    if (auto ro = sys::mount_setattr(t->get(), "", AT_EMPTY_PATH, attr)) {
-      sealed_runtime = std::move(*t);
-      paths.runtime_exec = "/proc/self/fd/" + std::to_string(sealed_runtime.get());
-    } else {
-      MOAT_LOG(kWarning, "moat-runtime: read-only mount: %s (monitors seal themselves)",
-               ro.error().message.c_str());
-    }
+  auto sealed_runtime = sys::ReadOnlyBindMount(AT_FDCWD, paths.runtime_binary);
+  if (sealed_runtime) {
+    paths.runtime_exec = "/proc/self/fd/" + std::to_string(sealed_runtime->get());
   } else {
-    MOAT_LOG(kWarning, "moat-runtime: detached mount: %s (monitors seal themselves)",
-             t.error().message.c_str());
+    MOAT_LOG(kWarning, "moat-runtime: read-only mount of %s: %s (monitors seal themselves)",
+             paths.runtime_binary.c_str(), sealed_runtime.error().message.c_str());
   }
   paths.log_max_size = o.log_max_size;
   paths.log_max_files = o.log_max_files;

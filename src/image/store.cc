@@ -195,12 +195,16 @@ int64_t MonotonicMs() {
 
 }  // namespace
 
+Result<void> Store::Impl::WriteUnsyncedLocked() {
+  std::string text = std::string(kUnsyncedHeader) + "\nboot " + boot_id + "\n";
+  for (const auto& e : unsynced) text += e + "\n";
+  return sys::WriteFileAtomic(root + "/unsynced", text, 0600);
+}
+
 Result<void> Store::Impl::MarkUnsynced(const std::vector<std::string>& entries) {
   std::lock_guard lock(sync_mu);
   unsynced.insert(unsynced.end(), entries.begin(), entries.end());
-  std::string text = std::string(kUnsyncedHeader) + "\nboot " + boot_id + "\n";
-  for (const auto& e : unsynced) text += e + "\n";
-  MOAT_TRY(sys::WriteFileAtomic(root + "/unsynced", text, 0600));
+  MOAT_TRY(WriteUnsyncedLocked());
   last_mark_ms = MonotonicMs();
   sync_cv.notify_all();
   return Ok();
@@ -221,9 +225,7 @@ Result<void> Store::Impl::SyncNow() {
     MOAT_TRY(sys::unlinkat(dir.get(), "unsynced", 0));
     return sys::fsync(dir.get());
   }
-  std::string text = std::string(kUnsyncedHeader) + "\nboot " + boot_id + "\n";
-  for (const auto& e : unsynced) text += e + "\n";
-  return sys::WriteFileAtomic(root + "/unsynced", text, 0600);
+  return WriteUnsyncedLocked();
 }
 
 void Store::Impl::StartFlusher() {
@@ -293,9 +295,7 @@ Result<void> Store::Impl::RecoverUnsynced() {
       if (auto r = sys::unlinkat(AT_FDCWD, Blob(hex), 0); !r && r.error().sys_errno != ENOENT)
         return Fail(std::move(r).error());
     } else if (access((root + "/layers/" + hex).c_str(), F_OK) == 0) {
-      std::string doomed = Tmp() + "/unsynced-" + hex;
-      MOAT_TRY(sys::renameat(AT_FDCWD, root + "/layers/" + hex, AT_FDCWD, doomed));
-      MOAT_TRY(sys::RemoveAll(doomed));
+      MOAT_TRY(RemoveLayer(hex).Context("remove torn layer"));
     }
     MOAT_LOG(kWarning, "image store: %s was not written back before the machine stopped: removed",
              e.c_str());
@@ -331,6 +331,13 @@ void Store::Impl::DropIncompleteImages() {
 }
 
 Result<void> Store::Sync() { return impl_->SyncNow(); }
+
+Result<void> Store::Impl::RemoveLayer(const std::string& chain_hex) {
+  // Renamed into tmp first, so that a crash mid-removal never leaves half a layer visible.
+  std::string doomed = Tmp() + "/doomed-" + chain_hex;
+  MOAT_TRY(sys::renameat(AT_FDCWD, root + "/layers/" + chain_hex, AT_FDCWD, doomed));
+  return sys::RemoveAll(doomed);
+}
 
 Result<Image> Store::Impl::MakeImage(const std::string& id) const {
   auto it = records.find(id);
@@ -603,18 +610,15 @@ bool LooksLikeLayer(const void* buf, size_t size, int64_t entry_size) {
 class Speculation {
  public:
   static std::unique_ptr<Speculation> Start(Store::Impl& im, const std::string& tmp) {
+    // Any failure here only means no head start (the destructor removes the dir).
     auto sp = std::unique_ptr<Speculation>(new Speculation);
     auto dir = MakeTempDir(tmp, "spec");
     if (!dir) return nullptr;
     sp->dir_ = *dir;
+    if (!sys::mkdirat(AT_FDCWD, sp->dir_ + "/diff", 0755)) return nullptr;
+    auto dfd = sys::open(sp->dir_ + "/diff", O_RDONLY | O_DIRECTORY);
     auto pair = sys::socketpair(SOCK_STREAM);
-    auto dfd = sys::mkdirat(AT_FDCWD, sp->dir_ + "/diff", 0755)
-                   ? sys::open(sp->dir_ + "/diff", O_RDONLY | O_DIRECTORY)
-                   : Result<UniqueFd>(Fail(ErrorKind::kInternal, "mkdir"));
-    if (!pair || !dfd) {
-      (void)sys::RemoveAll(sp->dir_);
-      return nullptr;
-    }
+    if (!dfd || !pair) return nullptr;
     sp->to_ = std::move(pair->first);
     sp->thread_ = std::thread([&im, raw = sp.get(), in = std::move(pair->second),
                                d = std::move(*dfd)]() mutable {
@@ -1257,13 +1261,9 @@ Result<GcResult> Store::CollectGarbage() {
   }
   for (const auto& hex : ListDir(im.root + "/layers")) {
     if (chains.count(hex)) continue;
-    // Rename into tmp first so a crash mid-removal never leaves a half layer visible.
-    std::string doomed = im.Tmp() + "/gc-" + hex;
-    MOAT_TRY(sys::renameat(AT_FDCWD, im.root + "/layers/" + hex, AT_FDCWD, doomed));
-    auto meta = sys::ReadFile(doomed + "/meta.json");
-    if (meta)
+    if (auto meta = sys::ReadFile(im.root + "/layers/" + hex + "/meta.json"))
       if (auto m = ParseLayerMeta(*meta)) res.bytes_reclaimed += m->size;
-    MOAT_TRY(sys::RemoveAll(doomed));
+    MOAT_TRY(im.RemoveLayer(hex));
     res.layers_removed.push_back("sha256:" + hex);
   }
   return res;

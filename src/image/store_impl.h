@@ -88,6 +88,9 @@ struct Store::Impl {
   Result<void> MarkUnsynced(const std::vector<std::string>& entries);
   // syncfs, then drops the entries that were listed before it began.
   Result<void> SyncNow();
+  Result<void> WriteUnsyncedLocked();  // sync_mu held: root/unsynced from `unsynced`
+  // Removes layers/<chain_hex> (renamed into tmp/ first).
+  Result<void> RemoveLayer(const std::string& chain_hex);
   void StartFlusher();
   void StopFlusher();  // joins; then SyncNow
   // Open: acts on an existing root/unsynced (another boot's: removes what it lists).

@@ -26,14 +26,14 @@
 namespace moat::runtime {
 
 // Ensures the process runs from a read-only mount of its binary (the policy above). On the
-// re-execute path it does not return on success: main() starts over with the same argv
-// (read back from /proc/self/cmdline), the current environ and every inherited fd, and the
-// second call returns at once (the binary is then on a read-only mount). Logs, at debug or
-// warning level, why it left the binary as it was.
-// Preconditions: single-threaded; called before the command has cloned a process or done
-// anything that must not happen twice. Not async-signal-safe.
+// re-execute path it does not return on success: main() starts over with `argv` (main's, NULL-
+// terminated), the current environ and every inherited fd, and the second call returns at once
+// (the binary is then on a read-only mount). Logs, at debug or warning level, why it left the
+// binary as it was.
+// Preconditions: single-threaded; called from main() before the command has cloned a process
+// or done anything that must not happen twice. Not async-signal-safe.
 // Errors: the failing syscall's kind (kNotFound, kPermissionDenied, kInternal...) when sealing
 // fails for a reason other than the ones above; the caller must not start a container then.
-Result<void> EnsureReadOnlyExecutable();
+Result<void> EnsureReadOnlyExecutable(char* const argv[]);
 
 }  // namespace moat::runtime

@@ -50,4 +50,13 @@ Result<void> mount_setattr(int dirfd, const std::string& path, unsigned flags,
   return Ok();
 }
 
+Result<UniqueFd> ReadOnlyBindMount(int dirfd, const std::string& path) {
+  MOAT_ASSIGN_OR_RETURN(UniqueFd tree,
+                        open_tree(dirfd, path, OPEN_TREE_CLONE | (path.empty() ? AT_EMPTY_PATH : 0)));
+  MountAttr attr{};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  MOAT_TRY(mount_setattr(tree.get(), "", AT_EMPTY_PATH, attr));
+  return tree;
+}
+
 }  // namespace moat::sys

@@ -22,4 +22,11 @@ Result<void> move_mount(int from_dirfd, const std::string& from_path, int to_dir
 Result<void> mount_setattr(int dirfd, const std::string& path, unsigned flags,
                            const MountAttr& attr);
 
+// A detached, read-only (and nosuid, nodev) bind mount of `path` relative to `dirfd` (with an
+// empty `path`: of `dirfd` itself), attached nowhere: open_tree(OPEN_TREE_CLONE) then
+// mount_setattr. It lives as long as the returned fd or a file opened or executed through it.
+// Errors keep the failing call's errno (EPERM without CAP_SYS_ADMIN over the mount namespace,
+// ENOSYS on kernels before 5.2 / 5.12).
+Result<UniqueFd> ReadOnlyBindMount(int dirfd, const std::string& path);
+
 }  // namespace moat::sys

@@ -5,7 +5,6 @@
 #include "oci/names.h"
 #include "oci/spec_json.h"
 #include "runtime/cli/commands.h"
-#include "runtime/exe_seal.h"
 
 namespace moat::runtime::cli {
 
@@ -103,11 +102,6 @@ void AddExecCommand(CLI::App& app, const Globals& g, int* exit_code) {
   // "exec [flags] ID [COMMAND ARGS...]": everything from the id on is positional.
   exec->prefix_command();
   exec->callback([&g, f, exit_code, exec] {
-    // Before anything is cloned: may re-execute this command (see exe_seal.h).
-    if (auto s = EnsureReadOnlyExecutable(); !s) {
-      *exit_code = Report(s.error());
-      return;
-    }
     std::vector<std::string> rest = exec->remaining();
     if (rest.empty()) {
       *exit_code = Report(MakeError(ErrorKind::kInvalidArgument, "exec: a container id is required"));

@@ -8,7 +8,6 @@
 #include "oci/names.h"
 #include "oci/spec_json.h"
 #include "runtime/cli/commands.h"
-#include "runtime/exe_seal.h"
 #include "runtime/runtime_json.h"
 
 namespace moat::runtime::cli {
@@ -122,11 +121,6 @@ void AddLifecycleCommands(CLI::App& app, const Globals& g, int* exit_code) {
   CLI::App* create = app.add_subcommand("create", "create a container");
   AddCreateFlags(create, o.get());
   create->callback([&g, o, exit_code] {
-    // Before anything is cloned: may re-execute this command (see exe_seal.h).
-    if (auto s = EnsureReadOnlyExecutable(); !s) {
-      *exit_code = Report(s.error());
-      return;
-    }
     CreateOptions co{o->id, o->bundle, o->pid_file, o->console_socket, o->preserve_fds};
     auto r = Create(g.context(), co);
     *exit_code = r ? 0 : Report(r.error());
@@ -141,10 +135,6 @@ void AddLifecycleCommands(CLI::App& app, const Globals& g, int* exit_code) {
   run->add_flag("-d,--detach", o->detach, "do not wait for the container to exit");
   run->add_flag("--keep", o->keep, "keep the container's state after it exits");
   run->callback([&g, o, exit_code] {
-    if (auto s = EnsureReadOnlyExecutable(); !s) {
-      *exit_code = Report(s.error());
-      return;
-    }
     Context ctx = g.context();
     CreateOptions co{o->id, o->bundle, o->pid_file, o->console_socket, o->preserve_fds};
     auto created = Create(ctx, co);

@@ -44,12 +44,13 @@ std::string_view SubcommandOf(int argc, char** argv) {
 }
 
 int Main(int argc, char** argv) {
-  // Commands that put a process into a container run from a read-only mount of this binary
-  // (exe_seal.h). Checked before the command line is parsed, so that a re-execution costs the
-  // first image as little as possible; the commands check again (then at no cost).
+  // Commands that put a process into a container (the monitor clones its container's init and
+  // execs for as long as it lives) run from a read-only mount of this binary (exe_seal.h).
+  // Checked here, before the command line is parsed, so that a re-execution costs the first
+  // image as little as possible.
   if (std::string_view cmd = SubcommandOf(argc, argv);
       cmd == "create" || cmd == "run" || cmd == "exec" || cmd == "monitor") {
-    if (auto s = EnsureReadOnlyExecutable(); !s) return Report(s.error());
+    if (auto s = EnsureReadOnlyExecutable(argv); !s) return Report(s.error());
   }
   Globals g;
   g.root = DefaultRoot();

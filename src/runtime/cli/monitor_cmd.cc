@@ -4,7 +4,6 @@
 #include <memory>
 
 #include "runtime/cli/commands.h"
-#include "runtime/exe_seal.h"
 #include "runtime/monitor/monitor.h"
 
 namespace moat::runtime::cli {
@@ -25,12 +24,6 @@ void AddMonitorCommand(CLI::App& app, const Globals& g, int* exit_code) {
   c->add_flag("--stdin-once", o->stdin_once, "close stdin when the first attach closes it");
   c->add_option("id", o->id, "container id")->required();
   c->callback([&g, o, exit_code] {
-    // The monitor clones the container's init and its execs for as long as it lives: it runs
-    // from the read-only mount too. May re-execute this command (see exe_seal.h).
-    if (auto s = EnsureReadOnlyExecutable(); !s) {
-      *exit_code = Report(s.error());
-      return;
-    }
     auto r = monitor::Launch(g.context(), *o);
     *exit_code = r ? 0 : Report(r.error());
   });

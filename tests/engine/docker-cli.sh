@@ -479,6 +479,26 @@ DETAIL=$out check "a confined front cannot open a file under the data root nor e
   bash -c 'grep -q "moatd.lock: \(Operation not permitted\|No such file\)" <<<"$1" &&
            grep -q "execve /bin/sh: Operation not permitted" <<<"$1"' _ "$out"
 
+# --- idle memory ------------------------------------------------------------------------------
+# Once no request came for a while, the core and the front give back the code and data their
+# requests ran (sys::QuietReleaser): their resident set falls well below its peak (VmHWM).
+"$DOCKER" info >/dev/null 2>&1
+quiet_rss() {
+  local p=$1 i rss hwm
+  for i in $(seq 100); do
+    rss=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status"); hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$p/status")
+    [ $((rss * 3)) -lt $((hwm * 2)) ] && { echo "VmRSS $rss < 2/3 of VmHWM $hwm KiB"; return 0; }
+    sleep 0.1
+  done
+  echo "VmRSS $rss, VmHWM $hwm KiB after 10 s"
+  return 1
+}
+for who in "core $MOATD_PID" "API front $front"; do
+  out=$(quiet_rss "${who##* }")
+  rc=$?
+  DETAIL=$out check "quiet ${who% *}: VmRSS under 2/3 of its peak" test "$rc" = 0
+done
+
 # --- cp, export, diff, commit ----------------------------------------------------------------
 timeout 30 "$DOCKER" run -d --name fsrun busybox sh -c 'trap "exit 0" TERM; while true; do sleep 0.1; done' >/dev/null 2>&1
 echo "from the host $$" >"$T/cp-in.txt"

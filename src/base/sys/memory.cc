@@ -39,4 +39,47 @@ ReleasedMemory ReleaseOneOffMemory() {
   return out;
 }
 
+QuietReleaser::QuietReleaser(std::chrono::milliseconds quiet)
+    : quiet_(quiet), thread_([this] { Run(); }) {}
+
+QuietReleaser::~QuietReleaser() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void QuietReleaser::Activity() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_ = std::chrono::steady_clock::now();
+    if (pending_) return;  // the thread is already counting
+    pending_ = true;
+  }
+  cv_.notify_all();
+}
+
+int QuietReleaser::releases() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return releases_;
+}
+
+void QuietReleaser::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || pending_; });
+    if (stop_) return;
+    // Sleep until `quiet_` after the latest activity; an activity meanwhile moves that point.
+    if (cv_.wait_until(lock, last_ + quiet_, [this] { return stop_; })) return;
+    if (std::chrono::steady_clock::now() < last_ + quiet_) continue;
+    pending_ = false;
+    lock.unlock();
+    ReleaseOneOffMemory();
+    lock.lock();
+    ++releases_;
+  }
+}
+
 }  // namespace moat::sys

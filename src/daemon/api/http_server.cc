@@ -38,6 +38,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "base/sys/io.h"
+#include "base/sys/memory.h"
 #include "base/sys/socket.h"
 #include "base/sys/socket_io.h"
 #include "daemon/api/http.h"
@@ -219,6 +220,7 @@ struct Server::Impl {
   std::unordered_map<uint64_t, int> live;  // connection id -> its socket (owned by the thread)
   std::unordered_map<uint64_t, std::thread> threads;
   std::vector<uint64_t> finished;  // threads that have ended and wait to be joined
+  std::unique_ptr<sys::QuietReleaser> releaser;  // with options.release_quiet_ms
 
   void RunConnection(uint64_t id, UniqueFd fd, std::shared_ptr<const tls::Context> tls);
   // A TLS connection on `fd` (remains owned by the caller): handshake, then HTTP on a
@@ -578,6 +580,7 @@ Result<Hijacked> Connection::Hijack(const std::string& content_type) {
 
 void Server::Impl::RunConnection(uint64_t id, UniqueFd fd,
                                   std::shared_ptr<const tls::Context> tls) {
+  if (releaser) releaser->Activity();
   if (tls) {
     RunTlsConnection(fd.get(), std::move(tls));
   } else {
@@ -594,8 +597,11 @@ void Server::Impl::RunConnection(uint64_t id, UniqueFd fd,
     last = live.empty();
   }
   // The last connection of a burst gone: give its threads' freed memory back (after the reply,
-  // so off the request's path).
-  if (last) malloc_trim(0);
+  // so off the request's path); with a releaser, that waits for the quiet and does more.
+  if (releaser)
+    releaser->Activity();
+  else if (last)
+    malloc_trim(0);
 }
 
 void Server::Impl::RunTlsConnection(int fd, std::shared_ptr<const tls::Context> tls) {
@@ -675,6 +681,9 @@ Server::Server(ServerOptions options, Router router) : impl_(std::make_unique<Im
   // Only EMFILE/ENFILE/ENOMEM can fail it, at daemon start.
   MOAT_CHECK(efd.has_value());
   impl_->stop_fd = std::move(*efd);
+  if (impl_->options.release_quiet_ms > 0)
+    impl_->releaser = std::make_unique<sys::QuietReleaser>(
+        std::chrono::milliseconds(impl_->options.release_quiet_ms));
 }
 
 Server::~Server() = default;

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "base/sys/fs.h"
+#include "base/sys/memory.h"
 #include "base/sys/socket.h"
 #include "daemon/core/container_internal.h"
 #include "daemon/privsep/commands.h"
@@ -719,6 +720,9 @@ privsep::Reply Engine::Handle(privsep::Request request) {
 Result<void> Engine::Serve(int sock) {
   // Shared with the request threads, which may outlive this loop.
   auto sender = std::make_shared<privsep::Sender>(sock);
+  std::shared_ptr<sys::QuietReleaser> releaser;
+  if (info_.release_quiet_ms > 0)
+    releaser = std::make_shared<sys::QuietReleaser>(std::chrono::milliseconds(info_.release_quiet_ms));
   for (;;) {
     MOAT_ASSIGN_OR_RETURN(sys::Message m, sys::RecvWithFds(sock, privsep::kMaxMessage, privsep::kMaxFds));
     if (m.data.empty() && m.fds.empty()) return {};  // the front is gone
@@ -729,15 +733,21 @@ Result<void> Engine::Serve(int sock) {
     }
     auto shared = std::make_shared<privsep::Request>(std::move(*request));
     in_flight_.fetch_add(1);
-    std::thread([this, shared, sender] {
+    if (releaser) releaser->Activity();
+    std::thread([this, shared, sender, releaser] {
       privsep::Reply reply = Handle(std::move(*shared));
       std::vector<int> fds;
       for (const auto& fd : reply.fds) fds.push_back(fd.get());
       auto sent = sender->Send(privsep::EncodeReply(reply), fds);
       if (!sent) MOAT_LOG(kWarning, "reply to the front: %s", sent.error().message.c_str());
       reply = {};
-      // The last request of a burst answered: give the freed memory of its threads back.
-      if (in_flight_.fetch_sub(1) == 1) malloc_trim(0);
+      // The last request of a burst answered: give the freed memory of its threads back (with
+      // a releaser, once the quiet has lasted, and the one-off code pages too).
+      bool last = in_flight_.fetch_sub(1) == 1;
+      if (releaser)
+        releaser->Activity();
+      else if (last)
+        malloc_trim(0);
     }).detach();
   }
 }

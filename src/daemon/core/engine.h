@@ -22,6 +22,9 @@ struct EngineInfo {
   std::string version;
   std::string data_root, exec_root;
   std::string daemon_id;
+  // After this long without a request beginning or ending, the core gives its one-off memory
+  // back (sys::QuietReleaser); 0: never, only malloc_trim when the last request ends.
+  int release_quiet_ms = 0;
 };
 
 class Engine {

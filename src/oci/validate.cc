@@ -248,6 +248,36 @@ Result<void> ValidateIdMappings(const std::string& path, const std::vector<IdMap
   return Ok();
 }
 
+bool IsBindMount(const Mount& m) {
+  if (m.type == "bind") return true;
+  for (const auto& o : m.options)
+    if (o == "bind" || o == "rbind") return true;
+  return false;
+}
+
+// An id-mapped mount's maps become a user namespace's uid_map/gid_map, where the kernel refuses
+// ranges that overlap on either side (user_namespaces(7)): say which entries instead of EINVAL.
+Result<void> CheckMountMappingsDisjoint(const std::string& path,
+                                        const std::vector<IdMapping>& maps) {
+  for (size_t i = 0; i < maps.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      auto overlap = [](uint64_t a, uint64_t b, uint64_t size_a, uint64_t size_b) {
+        return a < b + size_b && b < a + size_a;
+      };
+      const IdMapping& a = maps[i];
+      const IdMapping& b = maps[j];
+      const char* side = overlap(a.container_id, b.container_id, a.size, b.size) ? "containerID"
+                         : overlap(a.host_id, b.host_id, a.size, b.size)         ? "hostID"
+                                                                                 : nullptr;
+      if (side) {
+        return Invalid("%s: %s range overlaps that of %s", At(path, i).c_str(), side,
+                       At(path, j).c_str());
+      }
+    }
+  }
+  return Ok();
+}
+
 Result<void> ValidateMounts(const std::vector<Mount>& mounts) {
   for (size_t i = 0; i < mounts.size(); ++i) {
     const Mount& m = mounts[i];
@@ -262,6 +292,12 @@ Result<void> ValidateMounts(const std::vector<Mount>& mounts) {
     }
     MOAT_TRY(ValidateIdMappings(p + ".uidMappings", m.uid_mappings));
     MOAT_TRY(ValidateIdMappings(p + ".gidMappings", m.gid_mappings));
+    if (!m.uid_mappings.empty() && !IsBindMount(m)) {
+      return Invalid("%s.uidMappings: only bind mounts can be id-mapped (type %s)", p.c_str(),
+                     Quote(m.type).c_str());
+    }
+    MOAT_TRY(CheckMountMappingsDisjoint(p + ".uidMappings", m.uid_mappings));
+    MOAT_TRY(CheckMountMappingsDisjoint(p + ".gidMappings", m.gid_mappings));
   }
   return Ok();
 }

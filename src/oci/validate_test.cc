@@ -181,6 +181,34 @@ TEST(ValidateSpecTest, Mounts) {
                 "mounts[1].uidMappings[0].size: must be greater than zero");
 }
 
+TEST(ValidateSpecTest, MountIdMappings) {
+  ExpectInvalid([](Spec& s) { s.mounts[1].uid_mappings.clear(); },
+                "mounts[1]: uidMappings and gidMappings must be given together");
+  ExpectInvalid([](Spec& s) { s.mounts[1].gid_mappings[0].size = 0; },
+                "mounts[1].gidMappings[0].size: must be greater than zero");
+  ExpectInvalid([](Spec& s) { s.mounts[1].uid_mappings[0] = IdMapping{4294967295u, 0, 2}; },
+                "mounts[1].uidMappings[0]: id range overflows 32 bits");
+  ExpectInvalid(
+      [](Spec& s) {
+        s.mounts[0].uid_mappings = {IdMapping{0, 1000, 1}};
+        s.mounts[0].gid_mappings = {IdMapping{0, 1000, 1}};
+      },
+      "mounts[0].uidMappings: only bind mounts can be id-mapped (type \"proc\")");
+  ExpectInvalid(
+      [](Spec& s) { s.mounts[1].uid_mappings.push_back(IdMapping{5, 5000, 10}); },
+      "mounts[1].uidMappings[1]: containerID range overlaps that of mounts[1].uidMappings[0]");
+  ExpectInvalid(
+      [](Spec& s) { s.mounts[1].gid_mappings.push_back(IdMapping{100, 1009, 1}); },
+      "mounts[1].gidMappings[1]: hostID range overlaps that of mounts[1].gidMappings[0]");
+  // Adjacent ranges and a "bind" type with no bind option are fine.
+  Spec ok = ValidSpec();
+  ok.mounts[1].uid_mappings.push_back(IdMapping{10, 1010, 5});
+  ok.mounts[1].type = "bind";
+  ok.mounts[1].options = {"idmap"};
+  Result<void> r = ValidateSpec(ok);
+  EXPECT_TRUE(r.has_value()) << r.error().message;
+}
+
 TEST(ValidateSpecTest, Process) {
   ExpectInvalid([](Spec& s) { s.process->args.clear(); }, "process.args: must not be empty");
   ExpectInvalid([](Spec& s) { s.process->args[0].clear(); }, "process.args[0]: must not be empty");

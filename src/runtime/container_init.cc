@@ -1,6 +1,16 @@
 // The container's init, from clone3 to execve, as one checklist. The order is the security
 // argument: namespaces before mounts, every mount before pivot_root, /proc verified before
 // it is written, the privileged steps before the capability drop, seccomp last but one.
+//
+// A seccomp profile with SCMP_ACT_NOTIFY changes one thing: the listener fd must reach the
+// profile's listenerPath during `create`, while the runtime is still there to send it. So
+// FinalizeProcessInChild (seccomp, privilege drop, seccomp: its own order is unchanged, and it
+// hands the fd over through the sync socket right after the install) runs before kReady instead
+// of after the exec fifo, as runc does it. Consequences, shared with runc: the rest of the init
+// runs under the filter and with the process's final credentials: sending kReady, opening and
+// writing the exec fifo, and the startContainer hooks (which then run as process.user, with
+// its capabilities and no_new_privs). A notified syscall among them waits for the agent's
+// answer; `start` then waits with it. Without SCMP_ACT_NOTIFY the order is as below.
 
 #include "runtime/container_init.h"
 
@@ -110,6 +120,13 @@ void RunContainerInit(InitPlan& plan) {
     SendSyncError(plan.sync_fd, path.error());
     _exit(1);
   }
+  const bool notify = NeedsSeccompListener(plan.process);
+  if (notify) {
+    if (auto r = FinalizeProcessInChild(plan.process, plan.sync_fd); !r) {
+      SendSyncError(plan.sync_fd, r.error());
+      _exit(1);
+    }
+  }
   if (auto r = SendSync(plan.sync_fd, SyncType::kReady); !r) _exit(1);
   close(plan.sync_fd);
   // Block until `start` opens the fifo for reading. Through /proc/self/fd: the fifo's
@@ -125,7 +142,9 @@ void RunContainerInit(InitPlan& plan) {
       !r)
     Die(r.error());
   if (write(fifo, "0", 1) != 1) Die(Error::FromErrno(errno, "write exec fifo"));
-  if (auto r = FinalizeProcessInChild(plan.process); !r) Die(r.error());
+  if (!notify) {
+    if (auto r = FinalizeProcessInChild(plan.process); !r) Die(r.error());
+  }
   Die(ExecInChild(*path, plan.process));
 }
 

@@ -56,7 +56,9 @@ struct InitPlan {
 };
 
 // Never returns: execs the user's program, or reports the failure on `plan.sync_fd` (before
-// start) or stderr (after) and _exits 1.
+// start) or stderr (after) and _exits 1. When the seccomp profile uses SCMP_ACT_NOTIFY, the
+// filter is installed and the privileges dropped before kReady, and the parent must answer
+// kSeccompFd (ForwardSeccompListener) while it waits for kReady; see container_init.cc.
 [[noreturn]] void RunContainerInit(InitPlan& plan);
 
 }  // namespace moat::runtime

@@ -13,6 +13,8 @@
 #include "oci/validate.h"
 #include "runtime/launcher.h"
 #include "runtime/process.h"
+#include "runtime/seccomp_listener.h"
+#include "runtime/state_store.h"
 #include "runtime/sync_protocol.h"
 
 namespace moat::runtime {
@@ -93,12 +95,24 @@ Result<ExecStarted> StartExec(const Context& ctx, const ExecOptions& o) {
       SendSyncError(sync, path.error());
       _exit(1);
     }
+    // SCMP_ACT_NOTIFY: the filter goes on (and the privileges go) before kReady, while we
+    // still wait on the sync socket to forward the listener; the rest runs under the filter.
+    const bool notify = NeedsSeccompListener(plan);
+    if (notify) {
+      target.reset();
+      if (auto r = FinalizeProcessInChild(plan, sync); !r) {
+        SendSyncError(sync, r.error());
+        _exit(1);
+      }
+    }
     if (!SendSync(sync, SyncType::kReady)) _exit(1);
     close(sync);
     target.reset();
-    if (auto r = FinalizeProcessInChild(plan); !r) {
-      dprintf(STDERR_FILENO, "moat-runtime: exec: %s\n", r.error().message.c_str());
-      _exit(1);
+    if (!notify) {
+      if (auto r = FinalizeProcessInChild(plan); !r) {
+        dprintf(STDERR_FILENO, "moat-runtime: exec: %s\n", r.error().message.c_str());
+        _exit(1);
+      }
     }
     Error e = ExecInChild(*path, plan);
     dprintf(STDERR_FILENO, "moat-runtime: exec: %s\n", e.message.c_str());
@@ -112,7 +126,18 @@ Result<ExecStarted> StartExec(const Context& ctx, const ExecOptions& o) {
   });
   if (cgroup->version() == cgroups::Version::kV1) MOAT_TRY(cgroup->AddProcess(pid));
   MOAT_TRY(SendSync(pair.first.get(), SyncType::kGo));
-  MOAT_TRY(ExpectSync(pair.first.get(), SyncType::kReady));
+  while (true) {
+    MOAT_ASSIGN_OR_RETURN(SyncMessage m, RecvSync(pair.first.get()));
+    if (m.type == SyncType::kError) return Fail(std::move(m.error));
+    if (m.type == SyncType::kReady) break;
+    if (m.type != SyncType::kSeccompFd)
+      return Fail(ErrorKind::kInternal, "sync: unexpected message %u from the exec process",
+                  static_cast<unsigned>(m.type));
+    // The state is the container's (runc sends the same for an exec'd process); pid is the
+    // new process's.
+    MOAT_TRY(ForwardSeccompListener(pair.first.get(), m, sc ? &*sc : nullptr, pidfd.get(), pid,
+                                    StatusDocument(c.state, c.status)));
+  }
   if (!o.pid_file.empty())
     MOAT_TRY(std::move(sys::WriteFileAtomic(o.pid_file, std::to_string(pid), 0644,
                                             sys::Durability::kUntilReboot))

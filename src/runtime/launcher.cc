@@ -27,6 +27,7 @@
 #include "runtime/hooks.h"
 #include "runtime/rootfs.h"
 #include "runtime/runtime_json.h"
+#include "runtime/seccomp_listener.h"
 #include "runtime/sync_protocol.h"
 
 namespace moat::runtime {
@@ -205,11 +206,16 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
                 "linux.namespaces: a mount namespace is required (Moat does not run a container "
                 "in the host's mount namespace)");
   MOAT_ASSIGN_OR_RETURN(plan.rootfs_propagation, PropagationFlags(linux.rootfs_propagation));
+  ContainerIdMaps container_maps;  // what "idmap" without mappings of its own uses
+  if (plan.new_user_ns) container_maps = {linux.uid_mappings, linux.gid_mappings};
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
-    MOAT_ASSIGN_OR_RETURN(MountOp op, PlanMount(spec.mounts[i], bundle, StrFormat("mounts[%zu]", i)));
+    MOAT_ASSIGN_OR_RETURN(MountOp op, PlanMount(spec.mounts[i], bundle, StrFormat("mounts[%zu]", i),
+                                                container_maps));
     plan.dev_is_mounted |= op.destination == "/dev";
     plan.mounts.push_back(std::move(op));
   }
+  // Id-mapped binds are made here, on the host: the init, in its own user namespace, may not.
+  MOAT_TRY(PrepareIdmappedMountsFromParent(plan.mounts));
   plan.devices = PlanDevices(linux.devices);
   plan.masked_paths = linux.masked_paths;
   plan.readonly_paths = linux.readonly_paths;
@@ -336,6 +342,14 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
       MOAT_TRY(RunHooks(hooks.prestart, "prestart", st));
       MOAT_TRY(RunHooks(hooks.create_runtime, "createRuntime", st));
       MOAT_TRY(SendSync(sync, SyncType::kHooksDone));
+    }
+    if (m.type == SyncType::kSeccompFd) {
+      // SCMP_ACT_NOTIFY: the init has installed its filter (container_init.cc); the agent
+      // gets the listener now, during `create`, as in runc.
+      MOAT_TRY(ForwardSeccompListener(sync, m, linux.seccomp ? &*linux.seccomp : nullptr,
+                                      pidfd.get(), pid, HookState(state, Status::kCreating)));
+      MOAT_LOG(kDebug, "create %s: seccomp listener fd sent to %s", o.id.c_str(),
+               linux.seccomp->listener_path.c_str());
     }
   }
   MOAT_LOG(kDebug, "create %s: container process ready", o.id.c_str());

@@ -11,6 +11,7 @@
 #include "base/sys/fs.h"
 #include "base/sys/linux_compat.h"
 #include "base/sys/mount.h"
+#include "runtime/idmap.h"
 
 namespace moat::runtime {
 
@@ -83,6 +84,56 @@ bool IsProcFs(int fd) {
   return fstatfs(fd, &st) == 0 && st.f_type == PROC_SUPER_MAGIC;
 }
 
+// The id-mapping part of PlanMount. Mappings without "idmap"/"ridmap" still map the mount:
+// the spec only says the option SHOULD accompany them (runc maps the top mount then).
+Result<void> PlanIdmap(const oci::Mount& m, const ContainerIdMaps& container,
+                       const std::string& field, MountOp* op) {
+  bool has_maps = !m.uid_mappings.empty() || !m.gid_mappings.empty();
+  if (!has_maps && !op->idmap) return Ok();
+  if (!op->bind) {
+    if (has_maps)
+      return Fail(ErrorKind::kInvalidArgument,
+                  "%s.uidMappings: only bind mounts can be id-mapped (type \"%s\")",
+                  field.c_str(), m.type.c_str());
+    return Fail(ErrorKind::kInvalidArgument,
+                "%s.options: \"%s\" applies only to bind mounts (type \"%s\")", field.c_str(),
+                op->idmap_recursive ? "ridmap" : "idmap", m.type.c_str());
+  }
+  op->idmap = true;
+  if (has_maps) {
+    // config.md: each "MUST be specified along with" the other (validate.cc says so too).
+    if (m.uid_mappings.empty() || m.gid_mappings.empty())
+      return Fail(ErrorKind::kInvalidArgument, "%s.%s: required with %s", field.c_str(),
+                  m.uid_mappings.empty() ? "uidMappings" : "gidMappings",
+                  m.uid_mappings.empty() ? "gidMappings" : "uidMappings");
+    op->uid_mappings = m.uid_mappings;
+    op->gid_mappings = m.gid_mappings;
+    return Ok();
+  }
+  // config.md: without mappings the runtime MAY use the container's user namespace mapping,
+  // and MUST fail when the container has no user namespace.
+  if (container.uids.empty() || container.gids.empty())
+    return Fail(ErrorKind::kInvalidArgument,
+                "%s.uidMappings: required with option \"%s\" when the container has no user "
+                "namespace mappings of its own (linux.uidMappings) to use",
+                field.c_str(), op->idmap_recursive ? "ridmap" : "idmap");
+  op->uid_mappings = container.uids;
+  op->gid_mappings = container.gids;
+  return Ok();
+}
+
+// Sets the op's mount attributes on a detached bind tree (remains owned by the caller).
+Result<void> SetTreeAttributes(int tree_fd, const MountOp& op) {
+  if (!op.attr_set && !op.attr_clr) return Ok();
+  sys::MountAttr attr{};
+  attr.attr_set = op.attr_set;
+  attr.attr_clr = op.attr_clr;
+  if (op.attr_set & MOUNT_ATTR__ATIME) attr.attr_clr |= MOUNT_ATTR__ATIME;
+  unsigned flags = AT_EMPTY_PATH | ((op.attr_recursive || op.recursive) ? AT_RECURSIVE : 0);
+  return std::move(sys::mount_setattr(tree_fd, "", flags, attr))
+      .Context("bind mount %s", op.destination.c_str());
+}
+
 }  // namespace
 
 std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
@@ -96,14 +147,11 @@ Result<unsigned long> PropagationFlags(const std::string& name) {
 }
 
 Result<MountOp> PlanMount(const oci::Mount& m, const std::string& bundle,
-                          const std::string& field) {
+                          const std::string& field, const ContainerIdMaps& container) {
   MountOp op;
   op.destination = m.destination;
   op.type = m.type;
   op.source = m.source;
-  if (!m.uid_mappings.empty() || !m.gid_mappings.empty())
-    return Fail(ErrorKind::kUnsupported, "%s: idmapped mounts are not supported yet",
-                field.c_str());
   std::vector<std::string> data;
   unsigned long clear_flags = 0;
   for (const auto& o : m.options) {
@@ -114,9 +162,11 @@ Result<MountOp> PlanMount(const oci::Mount& m, const std::string& bundle,
       continue;
     }
     if (o == "defaults" || o == "tmpcopyup") continue;
-    if (o == "idmap" || o == "ridmap")
-      return Fail(ErrorKind::kUnsupported, "%s.options: \"%s\" is not supported yet",
-                  field.c_str(), o.c_str());
+    if (o == "idmap" || o == "ridmap") {
+      op.idmap = true;
+      op.idmap_recursive = op.idmap_recursive || o == "ridmap";
+      continue;
+    }
     for (const auto& f : kFlagOptions) {
       if (o == f.name) {
         if (f.clear) {
@@ -149,6 +199,7 @@ Result<MountOp> PlanMount(const oci::Mount& m, const std::string& bundle,
     }
   }
   if (m.type == "bind") op.bind = true;
+  MOAT_TRY(PlanIdmap(m, container, field, &op));
   if (op.bind) {
     op.type = "bind";
     if (op.source.empty())
@@ -168,6 +219,40 @@ Result<MountOp> PlanMount(const oci::Mount& m, const std::string& bundle,
   }
   op.data = StrJoin(data, ",");
   return op;
+}
+
+Result<void> PrepareIdmappedMountsFromParent(std::vector<MountOp>& ops) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    MountOp& op = ops[i];
+    if (!op.bind || !op.idmap) continue;
+    const std::string field = StrFormat("mounts[%zu]", i);
+    unsigned tree_flags = OPEN_TREE_CLONE | (op.recursive ? AT_RECURSIVE : 0);
+    MOAT_ASSIGN_OR_RETURN(UniqueFd tree, std::move(sys::open_tree(AT_FDCWD, op.source, tree_flags))
+                                             .Context("%s.source", field.c_str()));
+    // A clone of a shared mount joins its peer group: without this, what the container mounts
+    // under the destination would propagate to the host. The init's own binds get this from
+    // the rslave of "/" in PrepareRootInChild; this tree is cloned from the host's namespace.
+    sys::MountAttr slave{};
+    slave.propagation = MS_SLAVE;
+    MOAT_TRY(std::move(sys::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, slave))
+                 .Context("%s: make the id-mapped tree a slave", field.c_str()));
+    MOAT_TRY(std::move(SetTreeAttributes(tree.get(), op)).Context("%s", field.c_str()));
+    {
+      MOAT_ASSIGN_OR_RETURN(UniqueFd userns,
+                            std::move(MakeMappingUserNamespace(op.uid_mappings, op.gid_mappings))
+                                .Context("%s.uidMappings/gidMappings", field.c_str()));
+      auto r = IdmapTree(tree.get(), userns.get(),
+                         op.idmap_recursive ? IdmapRecursion::kWholeTree
+                                            : IdmapRecursion::kTopOnly);
+      if (!r && r.error().sys_errno == EINVAL)
+        return std::move(r).Context(
+            "%s: id-mapping %s (does its filesystem%s support id-mapped mounts?)", field.c_str(),
+            op.source.c_str(), op.idmap_recursive ? ", or one of its submounts'," : "");
+      MOAT_TRY(std::move(r).Context("%s: id-mapping %s", field.c_str(), op.source.c_str()));
+    }
+    op.idmapped_tree = std::make_shared<UniqueFd>(std::move(tree));
+  }
+  return Ok();
 }
 
 namespace {
@@ -230,18 +315,19 @@ Result<void> ApplyMount(int root_fd, const MountOp& op) {
                         std::move(MkdirAllInRoot(root_fd, op.destination,
                                                  op.bind ? op.source_is_dir : true))
                             .Context("mount target %s", op.destination.c_str()));
-  if (op.bind) {
+  if (op.bind && op.idmap) {
+    // Made by the runtime on the host (PrepareIdmappedMountsFromParent): only attached here.
+    if (!op.idmapped_tree || !op.idmapped_tree->valid())
+      return Fail(ErrorKind::kInternal, "id-mapped mount %s: its tree was not prepared",
+                  op.destination.c_str());
+    MOAT_TRY(std::move(sys::move_mount(op.idmapped_tree->get(), "", target.get(), "",
+                                       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
+                 .Context("id-mapped mount %s", op.destination.c_str()));
+    op.idmapped_tree->reset();
+  } else if (op.bind) {
     unsigned tree_flags = OPEN_TREE_CLONE | (op.recursive ? AT_RECURSIVE : 0);
     MOAT_ASSIGN_OR_RETURN(UniqueFd tree, sys::open_tree(AT_FDCWD, op.source, tree_flags));
-    if (op.attr_set || op.attr_clr) {
-      sys::MountAttr attr{};
-      attr.attr_set = op.attr_set;
-      attr.attr_clr = op.attr_clr;
-      if (op.attr_set & MOUNT_ATTR__ATIME) attr.attr_clr |= MOUNT_ATTR__ATIME;
-      unsigned flags = AT_EMPTY_PATH | ((op.attr_recursive || op.recursive) ? AT_RECURSIVE : 0);
-      MOAT_TRY(std::move(sys::mount_setattr(tree.get(), "", flags, attr))
-                   .Context("bind mount %s", op.destination.c_str()));
-    }
+    MOAT_TRY(SetTreeAttributes(tree.get(), op));
     MOAT_TRY(sys::move_mount(tree.get(), "", target.get(), "",
                              MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
   } else {

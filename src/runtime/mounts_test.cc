@@ -5,6 +5,7 @@
 
 #include "base/sys/fs.h"
 #include "base/sys/linux_compat.h"
+#include "runtime/idmap.h"
 
 namespace moat::runtime {
 namespace {
@@ -66,6 +67,104 @@ TEST(PropagationTest, Names) {
   auto bad = PropagationFlags("sideways");
   ASSERT_FALSE(bad.has_value());
   EXPECT_NE(bad.error().message.find("linux.rootfsPropagation"), std::string::npos);
+}
+
+oci::Mount Mapped(std::string dest, std::string type, std::vector<std::string> opts,
+                  std::string source = "/tmp") {
+  oci::Mount m = M(std::move(dest), std::move(type), std::move(opts), std::move(source));
+  m.uid_mappings = {oci::IdMapping{0, 100000, 65536}};
+  m.gid_mappings = {oci::IdMapping{0, 200000, 1000}};
+  return m;
+}
+
+TEST(PlanMountIdmapTest, MappingsMakeAnIdmappedBind) {
+  auto op = PlanMount(Mapped("/data", "none", {"rbind", "ro"}), "/b", "mounts[1]");
+  ASSERT_TRUE(op.has_value()) << op.error().message;
+  EXPECT_TRUE(op->bind);
+  EXPECT_TRUE(op->idmap);
+  EXPECT_FALSE(op->idmap_recursive);  // "idmap" semantics when no option says otherwise
+  EXPECT_EQ(op->uid_mappings, (std::vector<oci::IdMapping>{{0, 100000, 65536}}));
+  EXPECT_EQ(op->gid_mappings, (std::vector<oci::IdMapping>{{0, 200000, 1000}}));
+  EXPECT_EQ(op->attr_set, static_cast<uint64_t>(MOUNT_ATTR_RDONLY));
+  EXPECT_EQ(op->data, "");  // "idmap" never reaches mount(2) data
+  EXPECT_FALSE(op->idmapped_tree);  // planning makes no mount
+}
+
+TEST(PlanMountIdmapTest, RidmapIsRecursiveAndNotFsData) {
+  auto op = PlanMount(Mapped("/data", "bind", {"rbind", "ridmap"}), "/b", "mounts[0]");
+  ASSERT_TRUE(op.has_value()) << op.error().message;
+  EXPECT_TRUE(op->idmap);
+  EXPECT_TRUE(op->idmap_recursive);
+  EXPECT_TRUE(op->recursive);
+  EXPECT_EQ(op->data, "");
+}
+
+TEST(PlanMountIdmapTest, OptionWithoutMappingsUsesTheContainersUserNamespace) {
+  ContainerIdMaps container{{oci::IdMapping{0, 100000, 65536}}, {oci::IdMapping{0, 300000, 10}}};
+  auto op = PlanMount(M("/data", "none", {"bind", "idmap"}, "/tmp"), "/b", "mounts[2]", container);
+  ASSERT_TRUE(op.has_value()) << op.error().message;
+  EXPECT_TRUE(op->idmap);
+  EXPECT_EQ(op->uid_mappings, container.uids);
+  EXPECT_EQ(op->gid_mappings, container.gids);
+  // The mount's own mappings win over the container's.
+  auto own = PlanMount(Mapped("/data", "none", {"bind", "idmap"}), "/b", "mounts[2]", container);
+  ASSERT_TRUE(own.has_value()) << own.error().message;
+  EXPECT_EQ(own->gid_mappings, (std::vector<oci::IdMapping>{{0, 200000, 1000}}));
+}
+
+TEST(PlanMountIdmapTest, OptionWithoutAnyMappingsIsRefused) {
+  auto op = PlanMount(M("/data", "none", {"rbind", "ridmap"}, "/tmp"), "/b", "mounts[3]");
+  ASSERT_FALSE(op.has_value());
+  EXPECT_EQ(op.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_NE(op.error().message.find("mounts[3].uidMappings: required with option \"ridmap\""),
+            std::string::npos)
+      << op.error().message;
+}
+
+TEST(PlanMountIdmapTest, OnlyBindMountsCanBeIdmapped) {
+  auto mapped = PlanMount(Mapped("/t", "tmpfs", {"nosuid"}, "tmpfs"), "/b", "mounts[4]");
+  ASSERT_FALSE(mapped.has_value());
+  EXPECT_NE(mapped.error().message.find("mounts[4].uidMappings: only bind mounts"),
+            std::string::npos)
+      << mapped.error().message;
+  auto option = PlanMount(M("/t", "tmpfs", {"idmap"}, "tmpfs"), "/b", "mounts[5]");
+  ASSERT_FALSE(option.has_value());
+  EXPECT_NE(option.error().message.find("mounts[5].options: \"idmap\" applies only to bind"),
+            std::string::npos)
+      << option.error().message;
+}
+
+TEST(PlanMountIdmapTest, HalfAMappingIsRefused) {
+  oci::Mount m = Mapped("/data", "bind", {"idmap"});
+  m.gid_mappings.clear();
+  auto op = PlanMount(m, "/b", "mounts[6]");
+  ASSERT_FALSE(op.has_value());
+  EXPECT_NE(op.error().message.find("mounts[6].gidMappings: required with uidMappings"),
+            std::string::npos)
+      << op.error().message;
+}
+
+TEST(PlanMountIdmapTest, ApplyRefusesAnUnpreparedIdmappedBind) {
+  // ApplyMount must not fall back to a plain (unmapped) bind when the host half did not run.
+  char tmpl[] = "/tmp/moat-idmap-apply-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { (void)sys::RemoveAll(dir); }
+  } cleanup{dir};
+  auto op = PlanMount(Mapped("/data", "bind", {"idmap"}), "/b", "mounts[0]");
+  ASSERT_TRUE(op.has_value()) << op.error().message;
+  auto root = sys::open(dir, O_PATH | O_DIRECTORY);
+  ASSERT_TRUE(root.has_value());
+  auto r = ApplyMount(root->get(), *op);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ErrorKind::kInternal);
+  EXPECT_NE(r.error().message.find("was not prepared"), std::string::npos) << r.error().message;
+}
+
+TEST(IdMapFileTextTest, OneLinePerMappingAsGiven) {
+  EXPECT_EQ(IdMapFileText({{0, 100000, 65536}, {65536, 5, 1}}), "0 100000 65536\n65536 5 1\n");
 }
 
 TEST(MkdirAllInRootTest, SymlinksCannotLeaveTheRoot) {

@@ -24,6 +24,7 @@
 #include "base/sys/socket.h"
 #include "oci/names.h"
 #include "runtime/mounts.h"
+#include "runtime/sync_protocol.h"
 
 namespace moat::runtime {
 
@@ -216,9 +217,26 @@ Result<void> SetupTerminalInChild(const ProcessPlan& plan, int console_socket,
   return Ok();
 }
 
-Result<void> FinalizeProcessInChild(const ProcessPlan& plan) {
+namespace {
+
+// Installs the filter; with a listener, hands it to the runtime at once (kSeccompFd, then
+// kSeccompDone once the listener has its copy), before any other syscall that the profile
+// might notify: until the agent holds the fd, such a syscall would wait with nobody to answer.
+Result<void> InstallSeccompInChild(const seccomp::Program& program, int sync_fd) {
+  if (program.needs_listener && sync_fd < 0)
+    return Fail(ErrorKind::kInternal, "seccomp: SCMP_ACT_NOTIFY needs the runtime's sync socket");
+  MOAT_ASSIGN_OR_RETURN(UniqueFd listener, std::move(seccomp::Install(program)).Context("seccomp"));
+  if (!listener) return Ok();
+  MOAT_TRY(SendSync(sync_fd, SyncType::kSeccompFd, listener.get()));
+  MOAT_TRY(ExpectSync(sync_fd, SyncType::kSeccompDone));
+  return Ok();
+}
+
+}  // namespace
+
+Result<void> FinalizeProcessInChild(const ProcessPlan& plan, int sync_fd) {
   if (plan.seccomp && !plan.no_new_privileges)
-    MOAT_TRY(std::move(seccomp::Install(*plan.seccomp)).Context("seccomp"));
+    MOAT_TRY(InstallSeccompInChild(*plan.seccomp, sync_fd));
   MOAT_TRY(DropBoundingSetInChild(plan.caps, plan.last_cap));
   MOAT_TRY(sys::prctl(PR_SET_KEEPCAPS, 1));
   if (plan.set_groups) MOAT_TRY(sys::setgroups(plan.additional_gids));
@@ -228,7 +246,7 @@ Result<void> FinalizeProcessInChild(const ProcessPlan& plan) {
   MOAT_TRY(ApplyCapabilitiesInChild(plan.caps));
   if (plan.no_new_privileges) MOAT_TRY(sys::prctl(PR_SET_NO_NEW_PRIVS, 1));
   if (plan.seccomp && plan.no_new_privileges)
-    MOAT_TRY(std::move(seccomp::Install(*plan.seccomp)).Context("seccomp"));
+    MOAT_TRY(InstallSeccompInChild(*plan.seccomp, sync_fd));
   umask(plan.umask ? *plan.umask : 022);
   // No host fd may reach the container's program (CVE-2024-21626 class).
   MOAT_TRY(sys::close_range_cloexec(3 + static_cast<unsigned>(plan.preserve_fds)));

@@ -75,7 +75,19 @@ Result<void> SetupTerminalInChild(const ProcessPlan& plan, int console_socket, C
 // Child, last steps: seccomp (before the capability drop when no_new_privs is off, as it then
 // needs CAP_SYS_ADMIN), bounding set, groups/gid/uid, capabilities, no_new_privs, seccomp, umask,
 // every fd >= 3 (but preserved ones) marked close-on-exec.
-Result<void> FinalizeProcessInChild(const ProcessPlan& plan);
+// When the profile uses SCMP_ACT_NOTIFY (NeedsSeccompListener), `sync_fd` (the child's end of
+// the sync socket, remains owned by the caller) is required: right after installing the filter
+// the child sends kSeccompFd with the listener's fd number and waits for kSeccompDone (the
+// parent's side is ForwardSeccompListener in seccomp_listener.h), then closes its listener fd.
+// The steps after the install run under the filter: a profile that notifies one of them makes
+// it wait for the agent. Without a listener `sync_fd` is unused (-1 is fine).
+Result<void> FinalizeProcessInChild(const ProcessPlan& plan, int sync_fd = -1);
+
+// True when the process's seccomp profile needs a listener: the caller must then run
+// FinalizeProcessInChild while the runtime still serves the sync socket.
+inline bool NeedsSeccompListener(const ProcessPlan& plan) {
+  return plan.seccomp && plan.seccomp->needs_listener;
+}
 
 // execve; returns only on failure.
 Error ExecInChild(const std::string& path, const ProcessPlan& plan);

@@ -25,6 +25,14 @@ json StatusJson(const ContainerState& s, Status status) {
 }
 }  // namespace
 
+std::string ContainerProcessStateDocument(pid_t pid, std::string_view metadata,
+                                          std::string_view state_json) {
+  json j = {{"ociVersion", "1.3.0"}, {"fds", {"seccompFd"}}, {"pid", pid}};
+  if (!metadata.empty()) j["metadata"] = std::string(metadata);
+  j["state"] = json::parse(state_json);  // ours (StatusDocument): well-formed
+  return j.dump();
+}
+
 std::string StateToJson(const ContainerState& s) {
   json j = {{"id", s.id},
             {"pid", s.pid},
@@ -131,7 +139,8 @@ std::string FeaturesDocument(int last_cap) {
         "rprivate",  "rshared", "rslave",      "runbindable", "rw",          "shared",
         "silent",    "slave",   "strictatime", "suid",       "symfollow",    "sync",
         "unbindable", "rro",    "rrw",         "rnosuid",    "rsuid",        "rnodev",
-        "rdev",      "rnoexec", "rexec",       "rnoatime",   "rnosymfollow", "tmpcopyup"}},
+        "rdev",      "rnoexec", "rexec",       "rnoatime",   "rnosymfollow", "tmpcopyup",
+        "idmap",     "ridmap"}},
       {"linux",
        {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"}},
         {"capabilities", caps},
@@ -151,11 +160,11 @@ std::string FeaturesDocument(int last_cap) {
             "SCMP_ARCH_ARM"}},
           {"supportedFlags",
            {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
-            "SECCOMP_FILTER_FLAG_SPEC_ALLOW"}}}},
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"}}}},
         {"apparmor", {{"enabled", true}}},
         {"selinux", {{"enabled", true}}},
         {"intelRdt", {{"enabled", false}}},
-        {"mountExtensions", {{"idmap", {{"enabled", false}}}}}}},
+        {"mountExtensions", {{"idmap", {{"enabled", true}}}}}}},
       {"annotations", {{"org.opencontainers.runc.checkpoint.enabled", "false"},
                        {"io.github.moat.runtime", "moat-runtime"}}}};
   return j.dump(4);

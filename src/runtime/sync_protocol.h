@@ -18,12 +18,17 @@ enum class SyncType : uint32_t {
   kHooksDone = 3,  // parent -> child
   kReady = 4,      // child -> parent: set up; waiting for start (pid: as the parent sees it)
   kError = 5,      // child -> parent: failure as data (kind, errno, message)
+  // child -> parent: a seccomp filter with SCMP_ACT_NOTIFY is installed; its listener is the
+  // child's fd number `pid`. The parent takes a copy with pidfd_getfd and hands it to the
+  // profile's listenerPath; the child keeps its fd open until kSeccompDone.
+  kSeccompFd = 6,
+  kSeccompDone = 7,  // parent -> child: the listener has its fd
 };
 
 struct SyncMessage {
   SyncType type = SyncType::kError;
-  int32_t pid = 0;
-  Error error;  // kError only
+  int32_t pid = 0;  // kReady: a pid (unused today); kSeccompFd: the fd number
+  Error error;      // kError only
 };
 
 Result<void> SendSync(int fd, SyncType type, int32_t pid = 0);

@@ -126,8 +126,10 @@ run_gtest() {  # run_gtest NAME BINARY TIMEOUT [GTEST ARGS...]
   fi
 }
 run_gtest cgroups_privileged_test "$cg_test" "${MOAT_QEMU_CGROUPS_TIMEOUT:-300}"
+# Id-mapped mounts are left to the main lane: here /var/tmp is a tmpfs, which Linux 6.1 cannot
+# id-map (6.3 can); the main lane's ext4 on 6.18 runs them.
 run_gtest runtime_integration_test "$it_test" "${MOAT_QEMU_INTEGRATION_TIMEOUT:-700}" \
-  "--gtest_filter=${MOAT_QEMU_INTEGRATION_FILTER:-*}"
+  "--gtest_filter=${MOAT_QEMU_INTEGRATION_FILTER:-*:-IdmapTest.*}"
 
 echo
 echo "=== in-vm: summary (kernel $(uname -r), $((SECONDS - start))s)"

@@ -31,6 +31,12 @@ Result<void> pidfd_send_signal(int pidfd, int sig) {
   return Ok();
 }
 
+Result<UniqueFd> pidfd_getfd(int pidfd, int targetfd) {
+  long fd = syscall(SYS_pidfd_getfd, pidfd, targetfd, 0);
+  if (fd < 0) return FailErrno("pidfd_getfd %d", targetfd);
+  return UniqueFd(static_cast<int>(fd));
+}
+
 Result<siginfo_t> waitid_pidfd(int pidfd, int options) {
   siginfo_t info{};
   int rc;

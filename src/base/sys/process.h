@@ -20,6 +20,10 @@ namespace moat::sys {
 Result<pid_t> clone3(CloneArgs args, UniqueFd* pidfd);
 Result<UniqueFd> pidfd_open(pid_t pid);
 Result<void> pidfd_send_signal(int pidfd, int sig);
+// pidfd_getfd(2): a duplicate (close-on-exec, as the kernel always makes it) of fd `targetfd`
+// of the process behind `pidfd`, which remains owned by the caller. Needs ptrace access
+// (PTRACE_MODE_ATTACH_REALCREDS) to that process.
+Result<UniqueFd> pidfd_getfd(int pidfd, int targetfd);
 // Waits for the process behind `pidfd`; returns the siginfo.
 Result<siginfo_t> waitid_pidfd(int pidfd, int options);
 Result<void> setns(int fd, int nstype);

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/sys/socket_io.h"
+
 namespace moat::sys {
 
 Result<std::pair<UniqueFd, UniqueFd>> socketpair(int type) {
@@ -54,6 +56,9 @@ Result<void> SendWithFds(int sock, std::string_view data, const std::vector<int>
   do n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   if (n < 0) return FailErrno("sendmsg");
+  // A stream socket may take part of the data (the fds went with the first byte); a datagram
+  // or seqpacket one takes all or nothing.
+  if (!data.empty() && static_cast<size_t>(n) < data.size()) return SendAll(sock, {data.substr(n)});
   return Ok();
 }
 

@@ -70,8 +70,15 @@ Result<ContainerState> StateStore::Load(const std::string& id) const {
 }
 
 Result<oci::Spec> StateStore::LoadConfig(const std::string& id) const {
-  MOAT_ASSIGN_OR_RETURN(std::string text, sys::ReadFile(Dir(id) + "/config.json"));
-  return oci::ParseSpec(text);
+  MOAT_TRY(ValidateId(id));
+  auto text = sys::ReadFile(Dir(id) + "/config.json");
+  if (!text) {
+    // What `state` says too (runc: "container does not exist"), not the file's name.
+    if (text.error().kind == ErrorKind::kNotFound)
+      return Fail(ErrorKind::kNotFound, "container %s does not exist", id.c_str());
+    return Fail(std::move(text).error());
+  }
+  return oci::ParseSpec(*text);
 }
 
 Result<std::vector<std::string>> StateStore::List() const {

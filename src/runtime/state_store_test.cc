@@ -46,6 +46,9 @@ TEST(StateStoreTest, SaveLoadAndDerivedStatus) {
   auto missing = store.Load("nope");
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().message, "container nope does not exist");
+  auto missing_config = store.LoadConfig("nope");
+  ASSERT_FALSE(missing_config.has_value());
+  EXPECT_EQ(missing_config.error().message, "container nope does not exist");
   ASSERT_TRUE(store.Remove("c1").has_value());
   EXPECT_EQ(store.List()->size(), 0u);
   ASSERT_TRUE(sys::RemoveAll(tmpl).has_value());

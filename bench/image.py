@@ -35,6 +35,9 @@ written back during the next one). Nothing is synced after a timed command: each
 only for what it writes and fsyncs itself. The page cache is NOT dropped (the machine is shared;
 /proc/sys/vm/drop_caches is never written): the inputs (archive, blobs) are read from memory.
 MB/s = bytes of the UNCOMPRESSED layer tar (10^6 bytes) / median seconds.
+The root-fs target is judged on the median of the per-round ratios floor/moat (each round's
+floor and moat runs are close in time, while the VM's disk drifts between slow and fast
+periods); the ratio of the medians is printed beside it.
 """
 import argparse, hashlib, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 
@@ -586,9 +589,18 @@ def report(res, layer, args, started, load, versions):
     for op in ("pull", "load"):
         m, f = res.med((f"moat {op}", "rootfs")), res.med((FLOOR, "rootfs"))
         ratio = f / m if m and f else None
-        verdict = "n/a" if ratio is None else ("met" if ratio >= 0.9 else "not met")
-        print(f"- moat {op} on the root fs >= 0.9x the `{FLOOR}` floor: "
-              f"{'n/a' if ratio is None else f'{ratio:.3f}x'}: {verdict}")
+        # The root disk of a VM drifts between slow and fast periods of tens of seconds (the
+        # floor itself ran 2.2-4.7 s in one run); the floor and moat of one round run close in
+        # time, so the median of the per-round ratios is the steadier estimate.
+        rounds = [fv / mv for fv, mv in zip(res.values.get((FLOOR, "rootfs"), []),
+                                             res.values.get((f"moat {op}", "rootfs"), []))
+                  if res.ok((FLOOR, "rootfs")) and res.ok((f"moat {op}", "rootfs"))]
+        per = eng.med(rounds) if rounds else None
+        verdict = "n/a" if per is None else ("met" if per >= 0.9 else "not met")
+        spread = f" (rounds {min(rounds):.2f}-{max(rounds):.2f})" if rounds else ""
+        print(f"- moat {op} on the root fs >= 0.9x the `{FLOOR}` floor: ratio of the medians "
+              f"{'n/a' if ratio is None else f'{ratio:.3f}x'}; median of the per-round ratios "
+              f"{'n/a' if per is None else f'{per:.3f}x'}{spread}: {verdict}")
     for op in ("pull", "load"):
         m, d = res.med((f"moat {op}", "tmpfs")), res.med((f"docker {op}", "tmpfs"))
         ratio = d / m if m and d else None

@@ -3,12 +3,29 @@
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
 #include "base/sys/fs.h"
 #include "base/sys/linux_compat.h"
 #include "runtime/idmap.h"
 
 namespace moat::runtime {
 namespace {
+
+// A directory from mkdtemp(`tmpl`), removed with everything in it when the test ends (even
+// when it fails). `path` is empty if mkdtemp failed.
+struct TempDir {
+  explicit TempDir(std::string tmpl) {
+    if (mkdtemp(tmpl.data())) path = tmpl;
+  }
+  ~TempDir() {
+    if (!path.empty()) (void)sys::RemoveAll(path);
+  }
+  std::string path;
+};
 
 oci::Mount M(std::string dest, std::string type, std::vector<std::string> opts,
              std::string source = "none") {
@@ -146,13 +163,9 @@ TEST(PlanMountIdmapTest, HalfAMappingIsRefused) {
 
 TEST(PlanMountIdmapTest, ApplyRefusesAnUnpreparedIdmappedBind) {
   // ApplyMount must not fall back to a plain (unmapped) bind when the host half did not run.
-  char tmpl[] = "/tmp/moat-idmap-apply-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { (void)sys::RemoveAll(dir); }
-  } cleanup{dir};
+  TempDir tmp("/tmp/moat-idmap-apply-XXXXXX");
+  ASSERT_FALSE(tmp.path.empty()) << strerror(errno);
+  const std::string& dir = tmp.path;
   auto op = PlanMount(Mapped("/data", "bind", {"idmap"}), "/b", "mounts[0]");
   ASSERT_TRUE(op.has_value()) << op.error().message;
   auto root = sys::open(dir, O_PATH | O_DIRECTORY);
@@ -168,13 +181,9 @@ TEST(IdMapFileTextTest, OneLinePerMappingAsGiven) {
 }
 
 TEST(MkdirAllInRootTest, SymlinksCannotLeaveTheRoot) {
-  char tmpl[] = "/tmp/moat-mkroot-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { (void)sys::RemoveAll(dir); }
-  } cleanup{dir};
+  TempDir tmp("/tmp/moat-mkroot-XXXXXX");
+  ASSERT_FALSE(tmp.path.empty()) << strerror(errno);
+  const std::string& dir = tmp.path;
   std::string outside = dir + "/outside";
   ASSERT_TRUE(sys::MkdirAll(dir + "/root", 0755).has_value());
   ASSERT_TRUE(sys::MkdirAll(outside, 0755).has_value());

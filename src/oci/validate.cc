@@ -602,7 +602,19 @@ Result<void> ValidateSeccomp(const Seccomp& s, std::string_view prefix) {
     if (!OneOf(sc.action, kSeccompActions)) {
       return Invalid("%s.action: unknown action %s", p.c_str(), Quote(sc.action).c_str());
     }
-    uses_notify = uses_notify || sc.action == "SCMP_ACT_NOTIFY";
+    if (sc.action == "SCMP_ACT_NOTIFY") {
+      uses_notify = true;
+      // The container's process itself sends and receives on the runtime's sync socket after
+      // its filter is on and before the agent holds the listener: a notified send or receive
+      // would wait for an answer that nobody can give, and create or exec with it.
+      for (size_t n = 0; n < sc.names.size(); ++n) {
+        if (sc.names[n] == "sendto" || sc.names[n] == "recvfrom") {
+          return Invalid("%s: SCMP_ACT_NOTIFY on %s would hang the runtime's handover of the "
+                         "listener (it calls %s before the agent has the fd)",
+                         At(p + ".names", n).c_str(), sc.names[n].c_str(), sc.names[n].c_str());
+        }
+      }
+    }
     if (sc.errno_ret && !ActionTakesErrno(sc.action)) {
       return Invalid("%s.errnoRet: not allowed with action %s", p.c_str(),
                      Quote(sc.action).c_str());

@@ -546,6 +546,14 @@ TEST(ValidateSpecTest, Seccomp) {
                 "linux.seccomp.flags[0]: unknown flag \"SECCOMP_FILTER_FLAG_NEW_LISTENER\"");
   ExpectInvalid([](Spec& s) { s.linux->seccomp->syscalls[0].action = "SCMP_ACT_NOTIFY"; },
                 "linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used");
+  ExpectInvalid(
+      [](Spec& s) {
+        s.linux->seccomp->syscalls[0].action = "SCMP_ACT_NOTIFY";
+        s.linux->seccomp->syscalls[0].names.push_back("recvfrom");
+        s.linux->seccomp->listener_path = "/run/agent.sock";
+      },
+      "linux.seccomp.syscalls[0].names[2]: SCMP_ACT_NOTIFY on recvfrom would hang the runtime's "
+      "handover of the listener (it calls recvfrom before the agent has the fd)");
   ExpectInvalid([](Spec& s) { s.linux->seccomp->listener_metadata = "x"; },
                 "linux.seccomp.listenerMetadata: requires listenerPath");
   ExpectInvalid(

@@ -25,6 +25,7 @@
 #include "oci/validate.h"
 #include "runtime/container_init.h"
 #include "runtime/hooks.h"
+#include "runtime/idmap.h"
 #include "runtime/rootfs.h"
 #include "runtime/runtime_json.h"
 #include "runtime/seccomp_listener.h"
@@ -52,21 +53,15 @@ Result<std::string> AbsolutePath(const std::string& path) {
   return out;
 }
 
-std::string IdMapText(const std::vector<oci::IdMapping>& maps) {
-  std::string s;
-  for (const auto& m : maps) s += StrFormat("%u %u %u\n", m.container_id, m.host_id, m.size);
-  return s;
-}
-
 Result<void> WriteIdMapsFromParent(pid_t pid, const oci::Linux& linux) {
   std::string dir = StrFormat("/proc/%d/", pid);
   if (geteuid() != 0) {
     // Unprivileged: only our own ids, and setgroups must be denied first (user_namespaces(7)).
     MOAT_TRY(sys::WriteFile(dir + "setgroups", "deny"));
   }
-  MOAT_TRY(std::move(sys::WriteFile(dir + "uid_map", IdMapText(linux.uid_mappings)))
+  MOAT_TRY(std::move(sys::WriteFile(dir + "uid_map", IdMapFileText(linux.uid_mappings)))
                .Context("linux.uidMappings"));
-  MOAT_TRY(std::move(sys::WriteFile(dir + "gid_map", IdMapText(linux.gid_mappings)))
+  MOAT_TRY(std::move(sys::WriteFile(dir + "gid_map", IdMapFileText(linux.gid_mappings)))
                .Context("linux.gidMappings"));
   return Ok();
 }

@@ -13,8 +13,9 @@
 //
 // Limit (runc's too): between the install and kSeccompDone the child itself calls send and
 // recv on the sync socket (sendto, recvfrom) while nobody holds a copy of the listener yet. A
-// profile that notifies those syscalls makes the child wait forever there, and `create` or
-// `exec` with it; a profile that denies them makes the setup fail.
+// profile that notified those would make the child, and `create` or `exec` with it, wait
+// forever: oci::ValidateSpec refuses SCMP_ACT_NOTIFY on sendto and recvfrom. A profile that
+// denies them makes the setup fail.
 
 #include <sys/types.h>
 

@@ -226,6 +226,24 @@ out=$("$DOCKER" inspect --format '{{.State.Running}} {{.Name}} {{.Config.Image}}
 DETAIL=$out check "docker inspect --format" test "$out" = "true /web busybox"
 out=$("$DOCKER" top web 2>&1)
 DETAIL=$out check "docker top web: the shell" grep -q "sh -c" <<<"$out"
+# Clients that leave a wait do not keep core threads: 20 waits on the running container, then
+# the clients go away; the core's thread count comes back within seconds.
+threads() { awk '/^Threads:/{print $2}' "/proc/$MOATD_PID/status"; }
+t0=$(threads)
+wait_pids=()
+for i in $(seq 20); do
+  curl -s --max-time 60 --unix-socket "$SOCK" -X POST 'http://x/v1.41/containers/web/wait' >/dev/null 2>&1 &
+  wait_pids+=($!)
+done
+for i in $(seq 50); do [ "$(threads)" -ge $((t0 + 20)) ] && break; sleep 0.1; done
+t1=$(threads)
+kill "${wait_pids[@]}" 2>/dev/null
+wait "${wait_pids[@]}" 2>/dev/null
+for i in $(seq 100); do [ "$(threads)" -le $((t0 + 2)) ] && break; sleep 0.1; done
+t2=$(threads)
+DETAIL="core threads: $t0 before, $t1 with the 20 waits, $t2 after the clients left" \
+  check "waits whose clients left end: the core's threads come back" \
+  bash -c '[ "$2" -ge $(($1 + 20)) ] && [ "$3" -le $(($1 + 2)) ]' _ "$t0" "$t1" "$t2"
 "$DOCKER" pause web >/dev/null 2>&1
 s1=$("$DOCKER" inspect --format '{{.State.Status}}' web 2>&1)
 "$DOCKER" unpause web >/dev/null 2>&1

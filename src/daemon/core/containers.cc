@@ -23,6 +23,7 @@
 #include "base/sys/fs.h"
 #include "base/sys/process.h"
 #include "base/sys/socket.h"
+#include "base/sys/socket_io.h"
 #include "daemon/core/container_internal.h"
 #include "daemon/core/oci_config.h"
 
@@ -1000,7 +1001,7 @@ Result<void> Containers::Rename(const std::string& ref, const std::string& new_n
   return {};
 }
 
-Result<Json> Containers::Wait(const std::string& ref, const std::string& condition) {
+Result<Json> Containers::Wait(const std::string& ref, const std::string& condition, int client_fd) {
   MOAT_ASSIGN_OR_RETURN(auto c, Find(ref));
   std::string cond = condition.empty() ? "not-running" : condition;
   if (cond != "not-running" && cond != "next-exit" && cond != "removed") {
@@ -1008,12 +1009,19 @@ Result<Json> Containers::Wait(const std::string& ref, const std::string& conditi
   }
   std::unique_lock lock(mu_);
   uint64_t seq = c->exit_seq;
-  if (cond == "not-running") {
-    cv_.wait(lock, [&] { return !IsRunningStatus(c->status) || c->removed; });
-  } else if (cond == "next-exit") {
-    cv_.wait(lock, [&] { return c->exit_seq != seq || c->removed; });
-  } else {
-    cv_.wait(lock, [&] { return c->removed; });
+  auto holds = [&] {
+    if (cond == "not-running") return !IsRunningStatus(c->status) || c->removed;
+    if (cond == "next-exit") return c->exit_seq != seq || c->removed;
+    return c->removed;
+  };
+  while (!cv_.wait_for(lock, std::chrono::seconds(1), holds)) {
+    if (client_fd < 0) continue;
+    // The client hung up (or half-closed: a client waiting for an answer does not).
+    pollfd p = {client_fd, POLLRDHUP, 0};
+    Result<int> ready = sys::poll(&p, 1, 0);
+    if (ready && *ready == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+      return Fail(ErrorKind::kUnavailable, "wait for %s: the client went away", c->id.c_str());
+    }
   }
   Json err = nullptr;
   if (!c->error.empty()) err = {{"Message", c->error}};

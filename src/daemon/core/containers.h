@@ -85,8 +85,11 @@ class Containers {
   Result<Json> Inspect(const std::string& ref);
   Result<Json> List(bool all, int64_t limit, const Json& filters);
   // Blocks until `condition` (not-running | next-exit | removed) holds; {"StatusCode":N,
-  // "Error":null}.
-  Result<Json> Wait(const std::string& ref, const std::string& condition);
+  // "Error":null}. `client_fd` (remains owned by the caller; -1: none) is the API client's
+  // socket: once it hangs up, the wait ends with kUnavailable within about a second, so that
+  // clients that leave do not each keep a core thread until the container exits (dockerd
+  // cancels the same way: end of file on the connection).
+  Result<Json> Wait(const std::string& ref, const std::string& condition, int client_fd = -1);
   Result<StreamResult> Logs(const std::string& ref, const LogOptions& options);
   Result<StreamResult> Attach(const std::string& ref, const AttachOptions& options);
   Result<void> Resize(const std::string& ref, int height, int width);

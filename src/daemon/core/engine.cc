@@ -539,7 +539,9 @@ Result<Json> Engine::Dispatch(privsep::Request& r, std::vector<UniqueFd>* out) {
     }
     case Op::kContainerWait: {
       MOAT_ASSIGN_OR_RETURN(std::string id, RequiredId(a));
-      MOAT_ASSIGN_OR_RETURN(Json j, containers_->Wait(id, ArgString(a, "condition")));
+      // fds[0]: the API client's socket, when the front passed it (cancels on hang-up).
+      int client = r.fds.empty() ? -1 : r.fds[0].get();
+      MOAT_ASSIGN_OR_RETURN(Json j, containers_->Wait(id, ArgString(a, "condition"), client));
       return Answer(200, j);
     }
     case Op::kContainerLogs: {

@@ -953,3 +953,24 @@ veths=$(count_veths)
 DETAIL="networks: $left; veths $veths (the test's own: 1)" \
   check "everything removed: only bridge, host and none; no veth but the test's own" \
   test "$left|$veths" = "bridge host none |1"
+
+# --- another data root, the same host: the default bridge is reused, not given a second subnet --
+# (moatd leaves its bridge when it stops, as dockerd leaves docker0.)
+if [ "$DAEMON" = moatd ]; then
+  br=$(dk network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' bridge 2>&1)
+  sub1=$(net_subnet bridge)
+  stop_daemon
+  NET_TEST_CGROUP_PROCS=$CG_PROCS nsenter -t "$HOLD" -n -m -- python3 -c "$DEATHSIG" SIGTERM "$MOATD" -H "unix://$SOCK" --data-root "$T/data2" --exec-root "$T/exec2" \
+    --config-file "$T/daemon.json" </dev/null >>"$T/daemon.log" 2>&1 &
+  DPID=$!
+  for _ in $(seq 600); do
+    ping_daemon && break
+    kill -0 "$DPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  sub2=$(net_subnet bridge)
+  addrs=$(nsenter -t "$HOLD" -n -- ip -4 -o addr show dev "$br" 2>&1 | awk '{print $4}' | tr '\n' ' ')
+  DETAIL="bridge $br: subnet $sub1, then $sub2; its IPv4 addresses: $addrs" \
+    check "a second moatd (new data root) takes the existing default bridge's subnet; one address on it" \
+    bash -c '[ -n "$1" ] && [ "$1" = "$2" ] && [ $(wc -w <<<"$3") = 1 ]' _ "$sub1" "$sub2" "$addrs"
+fi

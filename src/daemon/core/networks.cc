@@ -320,6 +320,17 @@ std::vector<net::IpPrefix> Networks::TakenSubnetsLocked() {
   return taken;
 }
 
+std::optional<net::IpPrefix> Networks::ExistingBridgeAddress(const std::string& bridge) {
+  auto nl = net::Netlink::Open();
+  if (!nl || !nl->GetLink(bridge)) return std::nullopt;
+  auto addrs = nl->Addresses(bridge);
+  if (!addrs) return std::nullopt;
+  for (const auto& a : *addrs) {
+    if (a.addr.IsV4() && a.len < 32) return a;
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> Networks::HostNameservers() {
   std::vector<std::string> out;
   auto text = sys::ReadFile("/etc/resolv.conf");
@@ -470,6 +481,14 @@ Result<void> Networks::Init() {
       MOAT_ASSIGN_OR_RETURN(net::IpPrefix bip, net::IpPrefix::Parse(opts_.bip));
       n->subnet = bip.Masked();
       n->gateway = bip.addr == n->subnet.addr ? net::DefaultGateway(n->subnet) : bip.addr;
+    } else if (auto existing = ExistingBridgeAddress(opts_.bridge_name)) {
+      // The bridge is there already with an address (an earlier daemon's with another data
+      // root, or the administrator's): the default network takes it, as dockerd does with
+      // docker0, instead of picking a free subnet and giving the bridge a second address.
+      n->subnet = existing->Masked();
+      n->gateway = existing->addr;
+      MOAT_LOG(kInfo, "default bridge %s exists: using its address %s", opts_.bridge_name.c_str(),
+               existing->ToString().c_str());
     } else {
       MOAT_ASSIGN_OR_RETURN(n->subnet, net::PickSubnet(opts_.pools, TakenSubnetsLocked()));
       n->gateway = net::DefaultGateway(n->subnet);

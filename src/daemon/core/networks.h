@@ -124,6 +124,8 @@ class Networks {
   void Leave(Network& n, const std::string& container_id, bool delete_link);
   Result<void> Publish(Network& n, Endpoint& e, const ContainerNetInfo& c);
   void PushDnsLocked(const Network& n);
+  // The first IPv4 address (not a /32) of the link `bridge` if it exists; nullopt otherwise.
+  static std::optional<net::IpPrefix> ExistingBridgeAddress(const std::string& bridge);
   std::vector<net::IpPrefix> TakenSubnetsLocked();
   std::string NetnsPath(const std::string& container_id) const;
   Json NetworkJsonLocked(const Network& n, bool with_containers);

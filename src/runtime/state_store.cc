@@ -58,27 +58,23 @@ Result<void> StateStore::SaveConfig(const std::string& id, std::string_view conf
                               sys::Durability::kUntilReboot);
 }
 
-Result<ContainerState> StateStore::Load(const std::string& id) const {
+Result<std::string> StateStore::ReadContainerFile(const std::string& id, const char* name) const {
   MOAT_TRY(ValidateId(id));
-  auto text = sys::ReadFile(Dir(id) + "/state.json");
-  if (!text) {
-    if (text.error().kind == ErrorKind::kNotFound)
-      return Fail(ErrorKind::kNotFound, "container %s does not exist", id.c_str());
-    return Fail(std::move(text).error());
-  }
-  return std::move(StateFromJson(*text)).Context("state of container %s", id.c_str());
+  auto text = sys::ReadFile(Dir(id) + "/" + name);
+  // A missing file is a container that does not exist (runc's words), not a path to report.
+  if (!text && text.error().kind == ErrorKind::kNotFound)
+    return Fail(ErrorKind::kNotFound, "container %s does not exist", id.c_str());
+  return text;
+}
+
+Result<ContainerState> StateStore::Load(const std::string& id) const {
+  MOAT_ASSIGN_OR_RETURN(std::string text, ReadContainerFile(id, "state.json"));
+  return std::move(StateFromJson(text)).Context("state of container %s", id.c_str());
 }
 
 Result<oci::Spec> StateStore::LoadConfig(const std::string& id) const {
-  MOAT_TRY(ValidateId(id));
-  auto text = sys::ReadFile(Dir(id) + "/config.json");
-  if (!text) {
-    // What `state` says too (runc: "container does not exist"), not the file's name.
-    if (text.error().kind == ErrorKind::kNotFound)
-      return Fail(ErrorKind::kNotFound, "container %s does not exist", id.c_str());
-    return Fail(std::move(text).error());
-  }
-  return oci::ParseSpec(*text);
+  MOAT_ASSIGN_OR_RETURN(std::string text, ReadContainerFile(id, "config.json"));
+  return oci::ParseSpec(text);
 }
 
 Result<std::vector<std::string>> StateStore::List() const {

@@ -73,6 +73,8 @@ class StateStore {
   Result<void> Remove(const std::string& id);
 
  private:
+  // <root>/<id>/<name>; kNotFound "container <id> does not exist" when it is missing.
+  Result<std::string> ReadContainerFile(const std::string& id, const char* name) const;
   std::string root_;
 };
 

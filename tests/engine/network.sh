@@ -412,6 +412,20 @@ DETAIL="$out" check "namespaces: daemon host $DADDR and client host $CADDR joine
 POOL_BASE=10.252.0.0/16
 POOLS_JSON="\"default-address-pools\": [{\"base\": \"$POOL_BASE\", \"size\": 24}]"
 ping_daemon() { curl -sf --max-time 2 --unix-socket "$SOCK" http://x/_ping >/dev/null 2>&1; }
+# moatd in the daemon host's namespaces with data root $1 and exec root $2; sets DPID.
+start_moatd() {
+  NET_TEST_CGROUP_PROCS=$CG_PROCS nsenter -t "$HOLD" -n -m -- python3 -c "$DEATHSIG" SIGTERM "$MOATD" -H "unix://$SOCK" --data-root "$1" --exec-root "$2" \
+    --config-file "$T/daemon.json" </dev/null >>"$T/daemon.log" 2>&1 &
+  DPID=$!
+}
+# Until the daemon answers, or dies (at most 60 s).
+wait_daemon() {
+  for _ in $(seq 600); do
+    ping_daemon && break
+    kill -0 "$DPID" 2>/dev/null || break
+    sleep 0.1
+  done
+}
 if [ "$DAEMON" = dockerd ]; then
   # dockerd 20.10 would create /etc/docker/key.json: its trust key stays in the temp dir. Its
   # default bridge and iptables are on: inside the private network namespace they stay there.
@@ -421,17 +435,12 @@ if [ "$DAEMON" = dockerd ]; then
     --containerd-namespace "$P" --containerd-plugins-namespace "$P-plugins" \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "$CG_PARENT" --storage-driver overlay2 \
     </dev/null >>"$T/daemon.log" 2>&1 &
+  DPID=$!
 else
   echo "{$POOLS_JSON}" >"$T/daemon.json"
-  NET_TEST_CGROUP_PROCS=$CG_PROCS nsenter -t "$HOLD" -n -m -- python3 -c "$DEATHSIG" SIGTERM "$MOATD" -H "unix://$SOCK" --data-root "$T/data" --exec-root "$T/exec" \
-    --config-file "$T/daemon.json" </dev/null >>"$T/daemon.log" 2>&1 &
+  start_moatd "$T/data" "$T/exec"
 fi
-DPID=$!
-for _ in $(seq 600); do
-  ping_daemon && break
-  kill -0 "$DPID" 2>/dev/null || break
-  sleep 0.1
-done
+wait_daemon
 if ! ping_daemon; then
   fail "$DAEMON serves $SOCK" "$(tail -30 "$T/daemon.log")"
   exit 1
@@ -913,14 +922,8 @@ if [ "$DAEMON" = moatd ]; then
   before_ips="$(ip_of "$P-krweb" "$NK") $(ip_of "$P-krcli" "$NK")"
   kill -KILL "$DPID" 2>/dev/null
   wait "$DPID" 2>/dev/null
-  NET_TEST_CGROUP_PROCS=$CG_PROCS nsenter -t "$HOLD" -n -m -- python3 -c "$DEATHSIG" SIGTERM "$MOATD" -H "unix://$SOCK" --data-root "$T/data" --exec-root "$T/exec" \
-    --config-file "$T/daemon.json" </dev/null >>"$T/daemon.log" 2>&1 &
-  DPID=$!
-  for _ in $(seq 600); do
-    ping_daemon && break
-    kill -0 "$DPID" 2>/dev/null || break
-    sleep 0.1
-  done
+  start_moatd "$T/data" "$T/exec"
+  wait_daemon
   DETAIL=$(tail -20 "$T/daemon.log") check "moatd killed with -9 and started again (pid $DPID)" ping_daemon
   out=$(dk inspect -f '{{.State.Status}}' "$P-krweb" "$P-krcli" 2>&1 | tr '\n' ' ')
   DETAIL=$out check "after the restart: both containers still running" test "$out" = "running running "
@@ -960,14 +963,8 @@ if [ "$DAEMON" = moatd ]; then
   br=$(dk network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' bridge 2>&1)
   sub1=$(net_subnet bridge)
   stop_daemon
-  NET_TEST_CGROUP_PROCS=$CG_PROCS nsenter -t "$HOLD" -n -m -- python3 -c "$DEATHSIG" SIGTERM "$MOATD" -H "unix://$SOCK" --data-root "$T/data2" --exec-root "$T/exec2" \
-    --config-file "$T/daemon.json" </dev/null >>"$T/daemon.log" 2>&1 &
-  DPID=$!
-  for _ in $(seq 600); do
-    ping_daemon && break
-    kill -0 "$DPID" 2>/dev/null || break
-    sleep 0.1
-  done
+  start_moatd "$T/data2" "$T/exec2"
+  wait_daemon
   sub2=$(net_subnet bridge)
   addrs=$(nsenter -t "$HOLD" -n -- ip -4 -o addr show dev "$br" 2>&1 | awk '{print $4}' | tr '\n' ' ')
   DETAIL="bridge $br: subnet $sub1, then $sub2; its IPv4 addresses: $addrs" \

@@ -130,7 +130,7 @@ struct ServerOptions {
   std::string server_header = "Moat/0.1.0 (linux)";  // Server: header on every response
   int tls_handshake_timeout_ms = 10000;  // a TLS client that has not finished by then is dropped
   // After this long without a connection opening or closing, the process gives its one-off
-  // memory back (sys::QuietReleaser); 0: never, only malloc_trim when the last one closes.
+  // memory back (sys::QuietReleaser: code pages and free heap); 0: never.
   int release_quiet_ms = 0;
 };
 

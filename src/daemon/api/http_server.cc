@@ -14,7 +14,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <malloc.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -588,20 +587,13 @@ void Server::Impl::RunConnection(uint64_t id, UniqueFd fd,
     connection.Run();
   }
   // Leave the live set before the fd is closed, so ShutdownAll never touches a reused number.
-  bool last;
   {
     std::lock_guard<std::mutex> lock(mu);
     live.erase(id);
     finished.push_back(id);
     fd.reset();
-    last = live.empty();
   }
-  // The last connection of a burst gone: give its threads' freed memory back (after the reply,
-  // so off the request's path); with a releaser, that waits for the quiet and does more.
-  if (releaser)
-    releaser->Activity();
-  else if (last)
-    malloc_trim(0);
+  if (releaser) releaser->Activity();  // closed: the quiet counts from now
 }
 
 void Server::Impl::RunTlsConnection(int fd, std::shared_ptr<const tls::Context> tls) {

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -734,7 +733,6 @@ Result<void> Engine::Serve(int sock) {
       continue;
     }
     auto shared = std::make_shared<privsep::Request>(std::move(*request));
-    in_flight_.fetch_add(1);
     if (releaser) releaser->Activity();
     std::thread([this, shared, sender, releaser] {
       privsep::Reply reply = Handle(std::move(*shared));
@@ -743,13 +741,7 @@ Result<void> Engine::Serve(int sock) {
       auto sent = sender->Send(privsep::EncodeReply(reply), fds);
       if (!sent) MOAT_LOG(kWarning, "reply to the front: %s", sent.error().message.c_str());
       reply = {};
-      // The last request of a burst answered: give the freed memory of its threads back (with
-      // a releaser, once the quiet has lasted, and the one-off code pages too).
-      bool last = in_flight_.fetch_sub(1) == 1;
-      if (releaser)
-        releaser->Activity();
-      else if (last)
-        malloc_trim(0);
+      if (releaser) releaser->Activity();  // answered: the quiet counts from now
     }).detach();
   }
 }

@@ -4,7 +4,6 @@
 // typed command, validated again, and carried out on the container manager or the image store.
 // Serve() reads requests from the front's channel and answers each on its own thread.
 
-#include <atomic>
 #include <memory>
 #include <string>
 
@@ -23,7 +22,7 @@ struct EngineInfo {
   std::string data_root, exec_root;
   std::string daemon_id;
   // After this long without a request beginning or ending, the core gives its one-off memory
-  // back (sys::QuietReleaser); 0: never, only malloc_trim when the last request ends.
+  // back (sys::QuietReleaser: code pages and free heap); 0: never.
   int release_quiet_ms = 0;
 };
 
@@ -37,7 +36,6 @@ class Engine {
   Result<void> Serve(int sock);
 
  private:
-  std::atomic<int> in_flight_{0};  // requests being handled (Serve)
   Result<Json> Dispatch(privsep::Request& r, std::vector<UniqueFd>* out_fds);
   Result<Json> Info();
   Result<Json> LoadImage(privsep::Request& r, std::vector<UniqueFd>* out_fds);

@@ -17,6 +17,8 @@ PACKAGES=(
   libmnl-dev libnftables-dev nftables libldns-dev iperf3
   # tests: the bundled image's contents, and tools the tests drive
   busybox-static iproute2 procps jq
+  # rootless containers: newuidmap/newgidmap map /etc/subuid ranges into a user namespace
+  uidmap
   # comparison runtimes for bench/ and cross-checks
   runc crun
   # the second-kernel lane (tools/qemu, tests/qemu): qemu, apparmor_parser, xz for the kernel

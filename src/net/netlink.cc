@@ -536,10 +536,11 @@ Result<std::vector<IpPrefix>> Netlink::Addresses(std::string_view name) {
 }
 
 Result<void> Netlink::AddRoute(const IpPrefix& dst, const std::optional<IpAddr>& gateway,
-                               std::string_view dev) {
+                               std::string_view dev, int mtu) {
   std::string what = "add route " + FormatPrefix(dst);
   if (gateway) what += " via " + FormatAddr(*gateway);
   if (!dev.empty()) what += " dev " + Str(dev);
+  if (mtu > 0) what += " mtu " + std::to_string(mtu);
   MOAT_TRY(std::move(CheckPrefix(dst)).Context("%s", what.c_str()));
   if (gateway && gateway->family != dst.addr.family)
     return Fail(ErrorKind::kInvalidArgument, "%s: gateway and destination differ in family",
@@ -563,6 +564,11 @@ Result<void> Netlink::AddRoute(const IpPrefix& dst, const std::optional<IpAddr>&
   if (dst.len > 0) mnl_attr_put(nlh, RTA_DST, len, dst.addr.bytes.data());
   if (gateway) mnl_attr_put(nlh, RTA_GATEWAY, len, gateway->bytes.data());
   if (oif) mnl_attr_put_u32(nlh, RTA_OIF, static_cast<uint32_t>(oif));
+  if (mtu > 0) {
+    nlattr* metrics = mnl_attr_nest_start(nlh, RTA_METRICS);
+    mnl_attr_put_u32(nlh, RTAX_MTU, static_cast<uint32_t>(mtu));
+    mnl_attr_nest_end(nlh, metrics);
+  }
   return Request(nlh, what.c_str());
 }
 
@@ -596,6 +602,11 @@ Result<std::vector<RouteInfo>> Netlink::Routes(int family) {
         if (auto d = AttrAddr(tb[RTA_DST], family)) r.dst.addr = *d;
         r.gateway = AttrAddr(tb[RTA_GATEWAY], family);
         r.oif = static_cast<int>(AttrU32(tb[RTA_OIF]).value_or(0));
+        if (tb[RTA_METRICS]) {
+          const nlattr* mx[RTAX_MAX + 1] = {};
+          mnl_attr_parse_nested(tb[RTA_METRICS], CollectAttr<RTAX_MAX + 1>, mx);
+          r.mtu = static_cast<int>(AttrU32(mx[RTAX_MTU]).value_or(0));
+        }
         out.push_back(std::move(r));
       },
       [&out] { out.clear(); }));

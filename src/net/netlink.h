@@ -32,6 +32,7 @@ struct RouteInfo {
   IpPrefix dst;               // 0.0.0.0/0 for a default route
   std::optional<IpAddr> gateway;
   int oif = 0;
+  int mtu = 0;                // RTAX_MTU of the route's metrics; 0: none (the link's)
 };
 
 // A NETLINK_ROUTE socket. Every call acts in the network namespace the socket was opened in.
@@ -66,7 +67,9 @@ class Netlink {
   Result<void> DeleteAddress(std::string_view name, const IpPrefix& addr);
   Result<std::vector<IpPrefix>> Addresses(std::string_view name);  // "" = every link's
   // A route in the main table; dst 0.0.0.0/0 (::/0) is the default route. gateway optional.
-  Result<void> AddRoute(const IpPrefix& dst, const std::optional<IpAddr>& gateway, std::string_view dev);
+  // `mtu` > 0 caps the path MTU of what takes this route below the link's (`ip route ... mtu`).
+  Result<void> AddRoute(const IpPrefix& dst, const std::optional<IpAddr>& gateway,
+                        std::string_view dev, int mtu = 0);
   Result<std::vector<RouteInfo>> Routes(int family);  // main table, AF_INET or AF_INET6
 
  private:

@@ -433,7 +433,7 @@ TEST_F(NetlinkTest, Ipv6AddressAndDefaultRoute) {
   auto addr = Prefix("fd00:77::2", 64);
   auto r = inside_->AddAddress("eth0", addr);
   ASSERT_TRUE(r) << r.error().message;
-  r = inside_->AddRoute(Prefix("::", 0), Addr("fd00:77::1"), "eth0");
+  r = inside_->AddRoute(Prefix("::", 0), Addr("fd00:77::1"), "eth0", 1400);
   ASSERT_TRUE(r) << r.error().message;
   auto addrs = inside_->Addresses("eth0");
   ASSERT_TRUE(addrs) << addrs.error().message;
@@ -446,9 +446,33 @@ TEST_F(NetlinkTest, Ipv6AddressAndDefaultRoute) {
       has_default = true;
       ASSERT_TRUE(rt.gateway);
       EXPECT_EQ(Text(*rt.gateway), "fd00:77::1");
+      EXPECT_EQ(rt.mtu, 1400);
     }
   }
   EXPECT_TRUE(has_default);
+}
+
+// A link with a large MTU whose default route is capped: what leaves through the gateway uses
+// the route's MTU, what stays on the link the link's (the kernel's view: `ip route get`).
+TEST_F(NetlinkTest, RouteMtuCapsThePathBelowTheLinks) {
+  std::string v = "v" + sfx_;
+  ASSERT_TRUE(host_->CreateVeth(v, "eth0", ns_c_.get(), std::nullopt, 65520));
+  ASSERT_TRUE(inside_->SetUp("eth0", true));
+  ASSERT_TRUE(inside_->AddAddress("eth0", Prefix("10.98.0.2", 24)));
+  auto r = inside_->AddRoute(Prefix("0.0.0.0", 0), Addr("10.98.0.1"), "eth0", 1500);
+  ASSERT_TRUE(r) << r.error().message;
+  auto routes = inside_->Routes(AF_INET);
+  ASSERT_TRUE(routes) << routes.error().message;
+  int default_mtu = -1, subnet_mtu = -1;
+  for (const auto& rt : *routes) {
+    if (rt.dst.len == 0) default_mtu = rt.mtu;
+    if (rt.dst.len == 24) subnet_mtu = rt.mtu;
+  }
+  EXPECT_EQ(default_mtu, 1500);
+  EXPECT_EQ(subnet_mtu, 0);  // none: the link's 65520
+  auto link = inside_->GetLink("eth0");
+  ASSERT_TRUE(link);
+  EXPECT_EQ(link->mtu, 65520);
 }
 
 // What one container start costs: named netns (with lo up) + veth pair with the peer created

@@ -82,8 +82,12 @@ Result<void> SetupRootfs(InitPlan& plan) {
 }
 
 Result<std::string> Setup(InitPlan& plan) {
-  MOAT_TRY(HideRuntime());
+  // hide_after_id_maps (rootless, newuidmap/newgidmap: see InitPlan): until kGo no process of
+  // the container exists to look at this one (its namespaces hold nothing else yet); only the
+  // user's own host processes could, and they can already do anything this one can.
+  if (!plan.hide_after_id_maps) MOAT_TRY(HideRuntime());
   MOAT_TRY(ExpectSync(plan.sync_fd, SyncType::kGo));
+  if (plan.hide_after_id_maps) MOAT_TRY(HideRuntime());
   if (plan.new_user_ns) {
     // The parent has written the id maps: become the namespace's root.
     MOAT_TRY(sys::setresgid(0, 0, 0));

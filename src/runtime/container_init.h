@@ -29,6 +29,10 @@ struct InitPlan {
   // after kGo (made at clone time it would be rooted at the runtime's cgroup).
   bool late_cgroup_ns = false;
   bool new_user_ns = false;
+  // The id maps are written by an unprivileged runtime or by newuidmap/newgidmap (user_ns.h),
+  // which need the init's /proc files, so the init stays dumpable until kGo; otherwise it
+  // makes itself non-dumpable first thing.
+  bool hide_after_id_maps = false;
   bool new_mount_ns = false;
 
   std::string rootfs;  // absolute host path

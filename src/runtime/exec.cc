@@ -21,6 +21,36 @@ namespace moat::runtime {
 
 namespace {
 
+// Rootless, joining a pid namespace takes CAP_SYS_ADMIN over both the namespace's user
+// namespace and the caller's own (setns(2)), which the runtime, outside the container's user
+// namespace, lacks. So the first child joins every namespace at once (the user namespace
+// first, kernel-ordered, then the pid namespace with the privileges it gave), and clones the
+// process that runs the program: the first process of the pid namespace it joined for its
+// children. CLONE_PARENT makes that one the runtime's child, so the runtime reaps it and its
+// pid cannot be reused before; the first child reports the pid (kChildPid) and exits. Root
+// joins the pid namespace in the parent and needs none of this.
+// Returns only in the process that goes on to run the program (then with the container's
+// ids: root of its user namespace); the first child reports and exits here.
+void RootlessExecHop(int container_pidfd, int join_flags, int sync_fd) {
+  auto fail = [&](const Error& e) {
+    SendSyncError(sync_fd, e);
+    _exit(1);
+  };
+  if (auto r = sys::prctl(PR_SET_DUMPABLE, 0); !r) fail(r.error());
+  if (auto r = ExpectSync(sync_fd, SyncType::kGo); !r) fail(r.error());
+  if (auto r = sys::setns(container_pidfd, join_flags); !r)
+    fail(std::move(r).Context("join the container's namespaces").error());
+  if (auto r = sys::setresgid(0, 0, 0); !r) fail(r.error());
+  if (auto r = sys::setresuid(0, 0, 0); !r) fail(r.error());
+  sys::CloneArgs ca{};
+  ca.flags = CLONE_PARENT;  // exit_signal: the kernel takes ours (SIGCHLD) for CLONE_PARENT
+  auto pid = sys::clone3(ca, nullptr);
+  if (!pid) fail(pid.error());
+  if (*pid == 0) return;
+  if (!SendSync(sync_fd, SyncType::kChildPid, *pid)) _exit(1);
+  _exit(0);
+}
+
 Result<std::string> SetupExecChild(ProcessPlan& plan, int container_pidfd, int join_flags,
                                    int sync_fd, int console_socket) {
   MOAT_TRY(sys::prctl(PR_SET_DUMPABLE, 0));
@@ -63,11 +93,16 @@ Result<ExecStarted> StartExec(const Context& ctx, const ExecOptions& o) {
     for (const auto& s : c.state.shared_namespaces) shared |= s == type;
     if (!shared) join |= *oci::NamespaceFlag(type);
   }
-  if (join & CLONE_NEWPID) {
+  // Rootless into a container with its own user and pid namespaces: see RootlessExecHop.
+  const bool hop = (join & CLONE_NEWUSER) && (join & CLONE_NEWPID) && geteuid() != 0;
+  if ((join & CLONE_NEWPID) && !hop) {
     // Only changes the pid namespace of our future children.
     MOAT_TRY(std::move(sys::setns(target.get(), CLONE_NEWPID)).Context("join pid namespace"));
   }
-  MOAT_ASSIGN_OR_RETURN(auto cgroup, OpenCgroup(c.state));
+  std::unique_ptr<cgroups::Manager> cgroup;  // none: rootless without a cgroup (launcher.h)
+  if (HasCgroup(c.state)) {
+    MOAT_ASSIGN_OR_RETURN(cgroup, OpenCgroup(c.state));
+  }
 
   MOAT_ASSIGN_OR_RETURN(auto pair, sys::socketpair(SOCK_SEQPACKET));
   UniqueFd console;
@@ -79,7 +114,7 @@ Result<ExecStarted> StartExec(const Context& ctx, const ExecOptions& o) {
   ca.flags = CLONE_PIDFD;
   ca.exit_signal = SIGCHLD;
   UniqueFd cgroup_fd;
-  if (cgroup->version() == cgroups::Version::kV2) {
+  if (cgroup && cgroup->version() == cgroups::Version::kV2) {
     MOAT_ASSIGN_OR_RETURN(cgroup_fd, cgroup->OpenForClone());
     ca.flags |= CLONE_INTO_CGROUP;
     ca.cgroup = static_cast<uint64_t>(cgroup_fd.get());
@@ -89,7 +124,12 @@ Result<ExecStarted> StartExec(const Context& ctx, const ExecOptions& o) {
   if (pid == 0) {
     pair.first.reset();
     int sync = pair.second.get();
-    auto path = SetupExecChild(plan, target.get(), join & ~CLONE_NEWPID, sync,
+    int join_here = join & ~CLONE_NEWPID;
+    if (hop) {
+      RootlessExecHop(target.get(), join, sync);
+      join_here = 0;  // joined by the hop, ids included
+    }
+    auto path = SetupExecChild(plan, target.get(), join_here, sync,
                                console.valid() ? console.get() : -1);
     if (!path) {
       SendSyncError(sync, path.error());
@@ -124,8 +164,22 @@ Result<ExecStarted> StartExec(const Context& ctx, const ExecOptions& o) {
     (void)sys::pidfd_send_signal(pidfd.get(), SIGKILL);
     (void)sys::waitid_pidfd(pidfd.get(), WEXITED);
   });
-  if (cgroup->version() == cgroups::Version::kV1) MOAT_TRY(cgroup->AddProcess(pid));
+  if (cgroup && cgroup->version() == cgroups::Version::kV1) MOAT_TRY(cgroup->AddProcess(pid));
   MOAT_TRY(SendSync(pair.first.get(), SyncType::kGo));
+  if (hop) {
+    // The hop's child inherited the cgroup (v2: CLONE_INTO_CGROUP; v1: joined above).
+    auto m = RecvSync(pair.first.get());
+    (void)sys::waitid_pidfd(pidfd.get(), WEXITED);  // the hop exits either way
+    if (!m) return Fail(std::move(m).error());
+    if (m->type == SyncType::kError) return Fail(std::move(m->error));
+    if (m->type != SyncType::kChildPid || m->pid <= 0)
+      return Fail(ErrorKind::kInternal, "sync: unexpected message %u from the exec process",
+                  static_cast<unsigned>(m->type));
+    // Our child (CLONE_PARENT), not reaped yet: the pid still names it.
+    pid = m->pid;
+    MOAT_ASSIGN_OR_RETURN(pidfd, sys::pidfd_open(pid));
+    MOAT_TRY(SendSync(pair.first.get(), SyncType::kGo));
+  }
   while (true) {
     MOAT_ASSIGN_OR_RETURN(SyncMessage m, RecvSync(pair.first.get()));
     if (m.type == SyncType::kError) return Fail(std::move(m.error));

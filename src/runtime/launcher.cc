@@ -1,5 +1,6 @@
 #include "runtime/launcher.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -30,6 +32,7 @@
 #include "runtime/runtime_json.h"
 #include "runtime/seccomp_listener.h"
 #include "runtime/sync_protocol.h"
+#include "runtime/user_ns.h"
 
 namespace moat::runtime {
 
@@ -53,17 +56,19 @@ Result<std::string> AbsolutePath(const std::string& path) {
   return out;
 }
 
-Result<void> WriteIdMapsFromParent(pid_t pid, const oci::Linux& linux) {
-  std::string dir = StrFormat("/proc/%d/", pid);
-  if (geteuid() != 0) {
-    // Unprivileged: only our own ids, and setgroups must be denied first (user_namespaces(7)).
-    MOAT_TRY(sys::WriteFile(dir + "setgroups", "deny"));
-  }
-  MOAT_TRY(std::move(sys::WriteFile(dir + "uid_map", IdMapFileText(linux.uid_mappings)))
-               .Context("linux.uidMappings"));
-  MOAT_TRY(std::move(sys::WriteFile(dir + "gid_map", IdMapFileText(linux.gid_mappings)))
-               .Context("linux.gidMappings"));
-  return Ok();
+// A rootless runtime may be unable to create the container's cgroup (a hierarchy it cannot
+// write: cgroup v1, or v2 without delegation). As runc does, it then goes without one when
+// the config sets no limit; with limits that would silently not apply, it fails. The check
+// happens only after Create() failed, so root pays nothing for it.
+bool MayRunWithoutCgroup(const Error& create_error) {
+  if (create_error.kind != ErrorKind::kPermissionDenied) return false;
+  if (geteuid() != 0) return true;
+  // Root in a user namespace other than the initial one (`unshare -r`) is just as rootless.
+  auto map = sys::ReadFile("/proc/self/uid_map");
+  if (!map) return false;
+  auto words = StrSplit(std::string(TrimWhitespace(*map)), ' ');
+  std::erase(words, "");
+  return words != std::vector<std::string>{"0", "0", "4294967295"};
 }
 
 std::string HookState(const ContainerState& s, Status status) { return StatusDocument(s, status); }
@@ -161,7 +166,46 @@ std::string ClampToMappedGids(const std::string& range, const std::vector<oci::I
                    static_cast<long long>(std::min(*hi, mapped_hi)));
 }
 
+// `kill --all` of a container without a cgroup (rootless): its processes are those of its pid
+// namespace. The init's pidfd pins the namespace's identity while the others are signalled.
+Result<void> SignalPidNamespace(const ContainerState& state, int signal) {
+  if (std::find(state.shared_namespaces.begin(), state.shared_namespaces.end(), "pid") !=
+      state.shared_namespaces.end())
+    return Fail(ErrorKind::kUnsupported,
+                "kill --all: container %s has neither a cgroup nor a pid namespace of its own",
+                state.id.c_str());
+  MOAT_ASSIGN_OR_RETURN(UniqueFd init, OpenInitPidfd(state));
+  MOAT_ASSIGN_OR_RETURN(std::string ns,
+                        sys::readlinkat(AT_FDCWD, StrFormat("/proc/%d/ns/pid", state.pid)));
+  // The init first: killing it (SIGKILL) kills the whole namespace (pid_namespaces(7)).
+  MOAT_TRY(sys::pidfd_send_signal(init.get(), signal));
+  if (signal == SIGKILL) return Ok();
+  DIR* d = opendir("/proc");
+  if (!d) return FailErrno("opendir /proc");
+  std::vector<pid_t> pids;
+  while (dirent* e = readdir(d)) {
+    auto pid = ParseInt64(e->d_name);
+    if (!pid || *pid == state.pid) continue;
+    auto other =
+        sys::readlinkat(AT_FDCWD, StrFormat("/proc/%lld/ns/pid", static_cast<long long>(*pid)));
+    if (other && *other == ns) pids.push_back(static_cast<pid_t>(*pid));
+  }
+  closedir(d);
+  for (pid_t pid : pids) {
+    // Through a pidfd: a pid that exited and was reused since the scan is not signalled.
+    auto fd = sys::pidfd_open(pid);
+    if (!fd) continue;
+    auto again = sys::readlinkat(AT_FDCWD, StrFormat("/proc/%d/ns/pid", pid));
+    if (again && *again == ns) (void)sys::pidfd_send_signal(fd->get(), signal);
+  }
+  return Ok();
+}
+
 }  // namespace
+
+bool HasCgroup(const ContainerState& state) {
+  return !state.cgroup_path.empty() || !state.cgroup_paths.empty();
+}
 
 Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   StateStore store = ctx.store();
@@ -233,7 +277,17 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   MOAT_ASSIGN_OR_RETURN(plan.process, PlanProcess(*spec.process, linux.seccomp,
                                                   ctx.SeccompCacheDir(), DetectLsms(), "process"));
   plan.process.preserve_fds = o.preserve_fds;
-  plan.process.set_groups = geteuid() == 0 || !plan.new_user_ns;
+  IdMapPlan id_maps;
+  if (plan.new_user_ns) id_maps = PlanIdMaps(linux);
+  // Unprivileged, setgroups(2) works only where newgidmap left it allowed, which it does when
+  // the mapping uses a subgid range (user_ns.h).
+  plan.process.set_groups =
+      !plan.new_user_ns || !id_maps.unprivileged || id_maps.gid == IdMapWriter::kHelper;
+  // Unprivileged, the maps are written through /proc/PID/{uid_map,gid_map,setgroups} by this
+  // process or by newuidmap/newgidmap (which also refuse a target whose /proc/PID the caller
+  // does not own), and a non-dumpable process's /proc/PID files are root's (proc(5)): the init
+  // hides itself only once the maps are written.
+  plan.hide_after_id_maps = plan.new_user_ns && id_maps.unprivileged;
   if (plan.process.terminal && o.console_socket.empty())
     return Fail(ErrorKind::kInvalidArgument,
                 "process.terminal is true but no --console-socket was given");
@@ -258,16 +312,37 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
       break;
     }
   }
-  MOAT_TRY(cgroup->Create());
+  oci::Resources resources = linux.resources.value_or(oci::Resources{});
+  if (auto created = cgroup->Create(); !created) {
+    if (!MayRunWithoutCgroup(created.error())) return Fail(std::move(created).error());
+    if (resources != oci::Resources{})
+      return Fail(ErrorKind::kPermissionDenied,
+                  "linux.resources: a rootless container's limits need a cgroup it can write: %s",
+                  created.error().message.c_str());
+    // Levels made before the refusal (cgroups/manager.h: Create).
+    MOAT_TRY(cgroup->Destroy());
+    MOAT_LOG(kDebug, "create %s: no cgroup (rootless, no limits): %s", o.id.c_str(),
+             created.error().message.c_str());
+    cgroup.reset();
+    // The container's cgroup namespace is then rooted at the runtime's own cgroup.
+    if (!plan.cgroup_mount.v2_host_dir.empty()) {
+      auto self = layout.self.find("");
+      plan.cgroup_mount.v2_host_dir =
+          layout.unified_root + (self == layout.self.end() ? "/" : self->second);
+    }
+  }
   Defer remove_cgroup([&] {
+    if (!cgroup) return;
     (void)cgroup->SignalAll(SIGKILL);
     (void)cgroup->Destroy();
   });
-  oci::Resources resources = linux.resources.value_or(oci::Resources{});
-  if (resources.devices.empty()) resources.devices = DefaultDeviceRules(plan.devices);
-  MOAT_TRY(std::move(cgroup->Apply(resources)).Context("linux.resources"));
+  if (cgroup) {
+    if (resources.devices.empty()) resources.devices = DefaultDeviceRules(plan.devices);
+    MOAT_TRY(std::move(cgroup->Apply(resources)).Context("linux.resources"));
+  }
 
-  MOAT_LOG(kDebug, "create %s: cgroup %s ready", o.id.c_str(), cgroup->Path().c_str());
+  MOAT_LOG(kDebug, "create %s: cgroup %s ready", o.id.c_str(),
+           cgroup ? cgroup->Path().c_str() : "(none)");
   MOAT_ASSIGN_OR_RETURN(UniqueFd state_dir, sys::open(store.Dir(o.id), O_PATH | O_DIRECTORY));
   MOAT_TRY(sys::mkfifoat(state_dir.get(), "exec.fifo", 0622));
   if (fchmodat(state_dir.get(), "exec.fifo", 0622, 0) != 0) return FailErrno("chmod exec.fifo");
@@ -284,8 +359,10 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   state.bundle = bundle;
   state.rootfs = plan.rootfs;
   state.created = NowRfc3339();
-  state.cgroup_path = cgroup->Path();
-  state.cgroup_paths = cgroup->Paths();
+  if (cgroup) {
+    state.cgroup_path = cgroup->Path();
+    state.cgroup_paths = cgroup->Paths();
+  }
   state.annotations = spec.annotations;
   state.shared_namespaces = shared;
   state.has_poststart_hooks = !hooks.poststart.empty();
@@ -302,7 +379,7 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   ca.flags = plan.clone_flags | CLONE_PIDFD;
   ca.exit_signal = SIGCHLD;
   UniqueFd cgroup_fd;
-  if (cgroup->version() == cgroups::Version::kV2) {
+  if (cgroup && cgroup->version() == cgroups::Version::kV2) {
     MOAT_ASSIGN_OR_RETURN(cgroup_fd, cgroup->OpenForClone());
     ca.flags |= CLONE_INTO_CGROUP;
     ca.cgroup = static_cast<uint64_t>(cgroup_fd.get());
@@ -324,8 +401,8 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   });
   int sync = pair.first.get();
   MOAT_LOG(kDebug, "create %s: cloned pid %d", o.id.c_str(), pid);
-  if (cgroup->version() == cgroups::Version::kV1) MOAT_TRY(cgroup->AddProcess(pid));
-  if (plan.new_user_ns) MOAT_TRY(WriteIdMapsFromParent(pid, linux));
+  if (cgroup && cgroup->version() == cgroups::Version::kV1) MOAT_TRY(cgroup->AddProcess(pid));
+  if (plan.new_user_ns) MOAT_TRY(WriteIdMapsFromParent(pid, linux, id_maps));
   MOAT_TRY(SendSync(sync, SyncType::kGo));
   state.pid = pid;
   while (true) {
@@ -361,6 +438,11 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
 }
 
 Result<std::unique_ptr<cgroups::Manager>> OpenCgroup(const ContainerState& state) {
+  if (!HasCgroup(state))
+    return Fail(ErrorKind::kUnsupported,
+                "container %s has no cgroup (created rootless without a writable cgroup "
+                "hierarchy)",
+                state.id.c_str());
   MOAT_ASSIGN_OR_RETURN(cgroups::Layout layout, cgroups::DetectLayout());
   if (!state.cgroup_paths.empty()) return cgroups::OpenManager(layout, state.cgroup_paths);
   return cgroups::OpenManager(layout, state.cgroup_path);
@@ -425,8 +507,12 @@ Result<void> Start(const Context& ctx, const std::string& id) {
 Result<void> Kill(const Context& ctx, const std::string& id, int signal, bool all) {
   MOAT_ASSIGN_OR_RETURN(Loaded c, LoadContainer(ctx, id));
   if (all) {
-    MOAT_ASSIGN_OR_RETURN(auto cg, OpenCgroup(c.state));
-    return cg->SignalAll(signal);
+    if (HasCgroup(c.state)) {
+      MOAT_ASSIGN_OR_RETURN(auto cg, OpenCgroup(c.state));
+      return cg->SignalAll(signal);
+    }
+    if (c.status == Status::kStopped) return Ok();
+    return SignalPidNamespace(c.state, signal);
   }
   if (c.status == Status::kStopped)
     return Fail(ErrorKind::kConflict, "container %s is not running", id.c_str());
@@ -451,8 +537,9 @@ Result<void> Delete(const Context& ctx, const std::string& id, Force force) {
     if (cg) {
       MOAT_TRY((*cg)->SignalAll(SIGKILL));
       if (c.status == Status::kPaused) (void)(*cg)->Thaw();
-    } else {
-      (void)sys::kill(c.state.pid, SIGKILL);
+    } else if (auto init = OpenInitPidfd(c.state)) {
+      // No cgroup (rootless, launcher.h): the init; with it, its pid namespace.
+      (void)sys::pidfd_send_signal(init->get(), SIGKILL);
     }
     // Wait (bounded) for the init to be gone so that the cgroup can be removed.
     for (int i = 0; i < 500; ++i) {

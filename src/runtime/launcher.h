@@ -49,7 +49,12 @@ struct Loaded {
 Result<Loaded> LoadContainer(const Context& ctx, const std::string& id);
 // A pidfd of the container's init; kConflict if it has exited or its pid was reused.
 Result<UniqueFd> OpenInitPidfd(const ContainerState& state);
-// Reopens the container's cgroup from the paths recorded in its state.
+// False for a container created without a cgroup: rootless, with no limits in its config and
+// no cgroup hierarchy the runtime may write (as runc does). Such a container has no pause,
+// resume, ps, update or events --stats; `kill --all` signals its pid namespace instead.
+bool HasCgroup(const ContainerState& state);
+// Reopens the container's cgroup from the paths recorded in its state. kUnsupported when it
+// has none (HasCgroup).
 Result<std::unique_ptr<cgroups::Manager>> OpenCgroup(const ContainerState& state);
 
 Result<void> Kill(const Context& ctx, const std::string& id, int signal, bool all);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -37,9 +38,29 @@ Result<void> ValidateId(const std::string& id) {
   return Ok();
 }
 
+Result<void> CheckStateRootOwner(const std::string& path, const struct stat& st, uid_t euid) {
+  if (euid == 0) return Ok();
+  if (!S_ISDIR(st.st_mode))
+    return Fail(ErrorKind::kPermissionDenied, "state root %s is not a directory", path.c_str());
+  if (st.st_uid != euid)
+    return Fail(ErrorKind::kPermissionDenied,
+                "state root %s belongs to uid %u, not to this user (%u): refusing it", path.c_str(),
+                static_cast<unsigned>(st.st_uid), static_cast<unsigned>(euid));
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    return Fail(ErrorKind::kPermissionDenied,
+                "state root %s is writable by others (mode %03o): refusing it", path.c_str(),
+                static_cast<unsigned>(st.st_mode & 0777));
+  return Ok();
+}
+
 Result<void> StateStore::CreateDir(const std::string& id) {
   MOAT_TRY(ValidateId(id));
   MOAT_TRY(sys::MkdirAll(root_, 0700));
+  if (uid_t euid = geteuid(); euid != 0) {
+    struct stat st {};
+    if (lstat(root_.c_str(), &st) != 0) return FailErrno("lstat %s", root_.c_str());
+    MOAT_TRY(CheckStateRootOwner(root_, st, euid));
+  }
   if (::mkdir(Dir(id).c_str(), 0711) != 0) {
     if (errno == EEXIST)
       return Fail(ErrorKind::kAlreadyExists, "container with id %s already exists", id.c_str());

@@ -5,6 +5,7 @@
 // copy of config.json taken at create (later edits of the bundle must not affect the container),
 // and the exec fifo that holds the container process between create and start.
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <map>
@@ -53,6 +54,12 @@ std::string ListDocument(const std::vector<std::pair<ContainerState, Status>>& c
 // (Moat keeps dot-names in the root for itself), at most 1024 bytes.
 Result<void> ValidateId(const std::string& id);
 
+// Whether a user `euid` may keep container state in the directory `st` describes: root may use
+// any; anyone else only a directory of their own that no one else can write (the default for
+// them, /tmp/moat-runtime-<uid> without XDG_RUNTIME_DIR, is a name another user could take
+// first). kPermissionDenied naming `path` and what is wrong. Pure.
+Result<void> CheckStateRootOwner(const std::string& path, const struct stat& st, uid_t euid);
+
 class StateStore {
  public:
   explicit StateStore(std::string root) : root_(std::move(root)) {}
@@ -60,7 +67,8 @@ class StateStore {
   std::string Dir(const std::string& id) const { return root_ + "/" + id; }
   std::string FifoPath(const std::string& id) const { return Dir(id) + "/exec.fifo"; }
 
-  // Creates <root>/<id> (mode 0711); kAlreadyExists if a container by that id exists.
+  // Creates <root>/<id> (mode 0711); kAlreadyExists if a container by that id exists. Creates
+  // the root (0700) if missing, and refuses one CheckStateRootOwner refuses.
   Result<void> CreateDir(const std::string& id);
   Result<void> Save(const ContainerState& state);
   // Stores the container's config.json as given (already parsed and validated by the caller).

@@ -17,6 +17,28 @@ TEST(ValidateIdTest, RuncCharacterSet) {
   EXPECT_FALSE(ValidateId(std::string(2000, 'a')).has_value());
 }
 
+TEST(StateRootOwnerTest, OthersRootsAndWritableOnesAreRefusedUnlessRoot) {
+  struct stat st {};
+  st.st_mode = S_IFDIR | 0700;
+  st.st_uid = 1000;
+  EXPECT_TRUE(CheckStateRootOwner("/tmp/r", st, 1000).has_value());
+  auto other = CheckStateRootOwner("/tmp/r", st, 1001);
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().kind, ErrorKind::kPermissionDenied);
+  EXPECT_NE(other.error().message.find("belongs to uid 1000"), std::string::npos)
+      << other.error().message;
+  st.st_mode = S_IFDIR | 0777;
+  auto writable = CheckStateRootOwner("/tmp/r", st, 1000);
+  ASSERT_FALSE(writable.has_value());
+  EXPECT_NE(writable.error().message.find("writable by others"), std::string::npos);
+  st.st_mode = S_IFLNK | 0777;
+  EXPECT_FALSE(CheckStateRootOwner("/tmp/r", st, 1000).has_value());
+  // Root keeps state wherever it is told to.
+  st.st_mode = S_IFDIR | 0777;
+  st.st_uid = 1000;
+  EXPECT_TRUE(CheckStateRootOwner("/tmp/r", st, 0).has_value());
+}
+
 TEST(StateStoreTest, SaveLoadAndDerivedStatus) {
   char tmpl[] = "/tmp/moat-state-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

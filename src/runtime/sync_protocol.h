@@ -23,11 +23,15 @@ enum class SyncType : uint32_t {
   // profile's listenerPath; the child keeps its fd open until kSeccompDone.
   kSeccompFd = 6,
   kSeccompDone = 7,  // parent -> child: the listener has its fd
+  // exec, rootless: the first child joined the container's namespaces and made `pid` (as the
+  // parent sees it; the parent's own child through CLONE_PARENT), which waits for a second
+  // kGo; the first child then exits. See exec.cc.
+  kChildPid = 8,
 };
 
 struct SyncMessage {
   SyncType type = SyncType::kError;
-  int32_t pid = 0;  // kReady: a pid (unused today); kSeccompFd: the fd number
+  int32_t pid = 0;  // kReady: a pid (unused today); kSeccompFd: the fd number; kChildPid
   Error error;      // kError only
 };
 

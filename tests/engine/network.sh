@@ -536,6 +536,20 @@ gw1=$(dk network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$N1" 2>
 rt=$(timeout 10 "$DOCKER" exec "$P-web1" ip route 2>&1)
 DETAIL="gateway $gw1; $rt" check "a container on a bridge network: default route via the network's gateway" \
   grep -q "^default via $gw1 dev eth0" <<<"$rt"
+# Moat sizes a network's links like lo (65520), where only the host and its containers are, and
+# caps what leaves through the gateway with the default route's MTU (read with the host's ip:
+# busybox's does not print route metrics). A 4 MiB transfer between two containers
+# crosses the bridge in large segments.
+lmtu=$(timeout 10 "$DOCKER" exec "$P-web1" cat /sys/class/net/eth0/mtu 2>&1)
+rmtu=$(nsenter -t "$(dk inspect -f '{{.State.Pid}}' "$P-web1")" -n ip -4 route show default 2>&1 |
+  sed -n 's/.* mtu \([0-9]*\).*/\1/p')
+DETAIL="eth0 mtu '$lmtu', default route mtu '$rmtu'" \
+  check_moat_only "dockerd sizes links at 1500" \
+  "a network's links at MTU 65520 (eth0), its containers' default route at the network's 1500" \
+  test "$lmtu/$rmtu" = 65520/1500
+big=$(timeout 20 "$DOCKER" exec "$P-web1" dd if=/dev/zero of=/www/big bs=1024 count=4096 2>&1 &&
+  timeout 20 "$DOCKER" exec "$P-cli1" sh -c "wget -qO- http://$P-web1/big | wc -c" 2>&1)
+DETAIL=$big check "same network: a 4 MiB transfer by TCP" grep -qx "4194304" <<<"$(tail -1 <<<"$big")"
 hn=$(timeout 10 "$DOCKER" exec "$P-web1" sh -c 'cat /etc/hostname; hostname' 2>&1)
 hosts=$(timeout 10 "$DOCKER" exec "$P-web1" cat /etc/hosts 2>&1)
 hostname1=$(head -1 <<<"$hn")

@@ -43,6 +43,8 @@ struct Networks::Network {
   std::optional<net::IpPrefix> subnet6;  // --ipv6
   std::optional<net::IpAddr> gateway6, last_ip6;
   bool internal = false, icc = true, masquerade = true, attachable = false, ipv6 = false, predefined = false;
+  // Docker's network MTU: the path MTU of traffic that leaves through the gateway (the
+  // containers' default routes carry it). The links themselves use LinkMtu(): see there.
   int mtu = 1500;
   std::map<std::string, std::string> options, labels;
   std::map<std::string, Endpoint> endpoints;  // by container id
@@ -50,6 +52,16 @@ struct Networks::Network {
 };
 
 namespace {
+
+// The MTU of a network's bridge and veths. Nothing but the host and the network's containers
+// is on that link, so it needs no Ethernet-sized frames: like lo, it takes near-64 KiB ones,
+// and TCP between containers, or between the host and a container (a published port reached
+// from the host), runs ~25% faster than at 1500 (bench/network.sh). What leaves the host is
+// kept to the network's MTU by the containers' default routes (`mtu` metric; the container's
+// SYN then advertises an MSS that fits it), and what comes in from outside arrives at the
+// outside link's size anyway.
+constexpr int kLocalLinkMtu = 65520;
+int LinkMtu(int network_mtu) { return std::max(kLocalLinkMtu, network_mtu); }
 
 // The error with `context` in front of its message ("network web: ...").
 Unexpected Prefixed(Error e, const std::string& context) {
@@ -346,7 +358,11 @@ Result<void> Networks::EnsureBridge(Network& n, std::unique_lock<std::mutex>& lo
   MOAT_ASSIGN_OR_RETURN(net::Netlink nl, net::Netlink::Open());
   if (auto link = nl.GetLink(n.bridge); !link) {
     if (link.error().kind != ErrorKind::kNotFound) return Fail(link.error());
-    MOAT_TRY(nl.CreateBridge(n.bridge, n.mtu == 1500 ? 0 : n.mtu));
+    MOAT_TRY(nl.CreateBridge(n.bridge, LinkMtu(n.mtu)));
+  } else if (link->mtu != LinkMtu(n.mtu)) {
+    // A bridge left by an earlier daemon (or made before links were sized so): set explicitly,
+    // the kernel no longer lowers it to its smallest port's.
+    MOAT_TRY(nl.SetMtu(n.bridge, LinkMtu(n.mtu)));
   }
   net::IpPrefix gw{n.gateway, n.subnet.len};
   auto has = nl.Addresses(n.bridge);
@@ -974,7 +990,7 @@ Result<void> Networks::Join(Network& n, const ContainerNetInfo& c, const Endpoin
         return Result<void>{};
       });
     }
-    MOAT_TRY(host.CreateVeth(e.veth, ifname, netns_fd, e.mac, n.mtu == 1500 ? 0 : n.mtu));
+    MOAT_TRY(host.CreateVeth(e.veth, ifname, netns_fd, e.mac, LinkMtu(n.mtu)));
     auto wire_host = [&]() -> Result<void> {
       MOAT_TRY(host.SetMaster(e.veth, n.bridge));
       if (!n.icc) MOAT_TRY(host.SetBridgePortIsolated(e.veth, true));
@@ -984,8 +1000,9 @@ Result<void> Networks::Join(Network& n, const ContainerNetInfo& c, const Endpoin
       if (e.ip6) MOAT_TRY(inside.AddAddress(ifname, net::IpPrefix{*e.ip6, n.subnet6->len}));
       MOAT_TRY(inside.SetUp(ifname, true));
       if (primary && !n.internal) {
-        MOAT_TRY(inside.AddRoute(*net::IpPrefix::Parse("0.0.0.0/0"), n.gateway, ifname));
-        if (e.ip6) MOAT_TRY(inside.AddRoute(*net::IpPrefix::Parse("::/0"), n.gateway6, ifname));
+        MOAT_TRY(inside.AddRoute(*net::IpPrefix::Parse("0.0.0.0/0"), n.gateway, ifname, n.mtu));
+        if (e.ip6)
+          MOAT_TRY(inside.AddRoute(*net::IpPrefix::Parse("::/0"), n.gateway6, ifname, n.mtu));
       }
       return {};
     }();

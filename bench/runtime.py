@@ -6,9 +6,11 @@ Measures, per runtime and per config (minimal, docker-like with seccomp):
   create  `RUNTIME create ID` (container left waiting)
   start   `RUNTIME start ID` of that created container
   exec    `RUNTIME exec ID true` into a running container
-  rss     peak RSS of the `run` invocation (ru_maxrss of the runtime process)
+  rss     peak RSS of the `run` invocation's own process (GNU time's %M; 7 runs)
 and prints medians and moat's ratio to each other runtime. Timings are wall clock of the
-whole command, measured from this process, so the exec cost of each binary is included.
+whole command, measured from this process, so the exec cost of each binary is included. The
+runtimes take turns (each round runs each once, the order rotated), so the machine's slow and
+fast periods fall on all of them alike.
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -21,21 +23,33 @@ def sh(cmd, **kw):
 
 
 def timed(cmd):
-    """Runs cmd; returns (seconds, peak RSS KiB of the child)."""
+    """Runs cmd; returns seconds. The child is started with
+    posix_spawn (vfork-like: nothing of this Python process is copied), so the time is the
+    command's own: a fork() of the interpreter alone costs ~10 ms on this VM, which would be
+    added to every runtime alike and flatten the ratios."""
+    devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1)]
     t0 = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        fd = os.open(os.devnull, os.O_RDWR)
-        os.dup2(fd, 0); os.dup2(fd, 1)
-        try:
-            os.execvp(cmd[0], cmd)
-        finally:
-            os._exit(127)
-    _, status, ru = os.wait4(pid, 0)
+    pid = os.posix_spawnp(cmd[0], cmd, os.environ, file_actions=devnull)
+    _, status = os.waitpid(pid, 0)
     dt = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {os.waitstatus_to_exitcode(status)}")
-    return dt, ru.ru_maxrss
+    return dt
+
+
+def peak_rss(cmd):
+    """Peak RSS (KiB) of cmd's own process, through GNU time (%M, the child's ru_maxrss).
+    Not this process's wait4: a child of Python, forked or spawned, carries the interpreter's
+    high-water mark into its rusage (the kernel folds the old memory's peak in at execve), and
+    that is ~12 MB here. GNU time's own child starts from GNU time's ~1 MB."""
+    with tempfile.NamedTemporaryFile("r", prefix="moat-bench-rss-") as out:
+        devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1)]
+        argv = ["/usr/bin/time", "-f", "%M", "-o", out.name] + cmd
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=devnull)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{' '.join(cmd)} exited {os.waitstatus_to_exitcode(status)}")
+        return int(out.read().split()[-1])
 
 
 def make_bundle(dir, runtime_bin, variant):
@@ -66,35 +80,57 @@ def runtimes(moat_bin):
     return rts
 
 
-def bench_one(name, base, root, bundle, n):
-    cmd = base + ["--root", root]
-    res = {"run": [], "create": [], "start": [], "exec": [], "rss": []}
+def bench_variant(rts, roots, bundle, n):
+    """Every measure of every runtime in `rts` (name -> argv prefix), interleaved: each round
+    runs each runtime once, the order rotated from round to round, so that a slow or fast
+    period of the machine falls on all of them alike."""
+    cmds = {name: base + ["--root", roots[name]] for name, base in rts.items()}
+    names = list(rts)
+    res = {name: {"run": [], "create": [], "start": [], "exec": [], "rss": []} for name in names}
+
+    def rounds():
+        for i in range(n):
+            k = i % len(names)
+            yield i, names[k:] + names[:k]
+
     # warm up (page cache, moat's seccomp cache)
     for i in range(3):
-        timed(cmd + ["run", "--bundle", bundle, f"w{i}"])
-    for i in range(n):
-        dt, rss = timed(cmd + ["run", "--bundle", bundle, f"r{i}"])
-        res["run"].append(dt); res["rss"].append(rss)
-    for i in range(n):
-        dt, _ = timed(cmd + ["create", "--bundle", bundle, f"c{i}"])
-        res["create"].append(dt)
-        dt, _ = timed(cmd + ["start", f"c{i}"])
-        res["start"].append(dt)
-        time.sleep(0.01)
-        subprocess.run(cmd + ["delete", "--force", f"c{i}"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-    # exec: a long-running container
+        for name in names:
+            timed(cmds[name] + ["run", "--bundle", bundle, f"w{i}"])
+    for i, order in rounds():
+        for name in order:
+            res[name]["run"].append(timed(cmds[name] + ["run", "--bundle", bundle, f"r{i}"]))
+    for i, order in rounds():
+        if i >= 7:
+            break
+        for name in order:
+            res[name]["rss"].append(peak_rss(cmds[name] + ["run", "--bundle", bundle, f"m{i}"]))
+    for i, order in rounds():
+        for name in order:
+            cmd = cmds[name]
+            res[name]["create"].append(timed(cmd + ["create", "--bundle", bundle, f"c{i}"]))
+            res[name]["start"].append(timed(cmd + ["start", f"c{i}"]))
+            time.sleep(0.01)
+            subprocess.run(cmd + ["delete", "--force", f"c{i}"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    # exec: a long-running container per runtime
     sleeper = bundle + "-sleep"
     shutil.copytree(bundle, sleeper, symlinks=True)
     cfgp = os.path.join(sleeper, "config.json")
     c = json.load(open(cfgp)); c["process"]["args"] = ["sleep", "600"]; json.dump(c, open(cfgp, "w"))
-    sh(cmd + ["run", "--detach", "--bundle", sleeper, "sleeper"], stdout=subprocess.DEVNULL)
     try:
-        for i in range(n):
-            dt, _ = timed(cmd + ["exec", "sleeper", "true"])
-            res["exec"].append(dt)
+        for name in names:
+            # One id per runtime: the ones that default the cgroup path to the id would share it.
+            sh(cmds[name] + ["run", "--detach", "--bundle", sleeper, f"sleeper-{name}"],
+               stdout=subprocess.DEVNULL)
+        for i, order in rounds():
+            for name in order:
+                res[name]["exec"].append(timed(cmds[name] + ["exec", f"sleeper-{name}", "true"]))
     finally:
-        subprocess.run(cmd + ["delete", "--force", "sleeper"], stdout=subprocess.DEVNULL)
+        for name in names:
+            subprocess.run(cmds[name] + ["delete", "--force", f"sleeper-{name}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(sleeper, ignore_errors=True)
     return res
 
 
@@ -105,6 +141,8 @@ def main():
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/runtime.py needs root")
+    if not os.access("/usr/bin/time", os.X_OK):
+        sys.exit("bench/runtime.py needs GNU time (/usr/bin/time): run tools/install-deps.sh")
     import ctypes
     ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: reap detached inits
     work = tempfile.mkdtemp(prefix="moat-bench-")
@@ -115,11 +153,11 @@ def main():
         for variant in ("minimal", "docker-like"):
             bundle = os.path.join(work, f"bundle-{variant}")
             make_bundle(bundle, args.moat, variant)
-            for name, base in runtimes(args.moat).items():
-                root = os.path.join(state, f"root-{name}-{variant}")
-                r = bench_one(name, base, root, bundle, args.n)
-                table[(variant, name)] = {k: statistics.median(v) for k, v in r.items()}
-                shutil.rmtree(bundle + "-sleep", ignore_errors=True)
+            rts = runtimes(args.moat)
+            roots = {name: os.path.join(state, f"root-{name}-{variant}") for name in rts}
+            r = bench_variant(rts, roots, bundle, args.n)
+            for name in rts:
+                table[(variant, name)] = {k: statistics.median(v) for k, v in r[name].items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(state, ignore_errors=True)

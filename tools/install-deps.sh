@@ -19,8 +19,8 @@ PACKAGES=(
   busybox-static iproute2 procps jq
   # rootless containers: newuidmap/newgidmap map /etc/subuid ranges into a user namespace
   uidmap
-  # comparison runtimes for bench/ and cross-checks
-  runc crun
+  # comparison runtimes for bench/ and cross-checks; GNU time measures their peak RSS
+  runc crun time
   # the second-kernel lane (tools/qemu, tests/qemu): qemu, apparmor_parser, xz for the kernel
   # image; python3 edits bundles' config.json (tools/make-bundle.sh)
   qemu-system-x86 apparmor xz-utils python3

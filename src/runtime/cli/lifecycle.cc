@@ -118,184 +118,208 @@ void AddLifecycleCommands(CLI::App& app, const Globals& g, int* exit_code) {
   auto o = std::make_shared<Options>();
   auto run_result = [exit_code](const Result<void>& r) { *exit_code = r ? 0 : Report(r.error()); };
 
-  CLI::App* create = app.add_subcommand("create", "create a container");
-  AddCreateFlags(create, o.get());
-  create->callback([&g, o, exit_code] {
-    CreateOptions co{o->id, o->bundle, o->pid_file, o->console_socket, o->preserve_fds};
-    auto r = Create(g.context(), co);
-    *exit_code = r ? 0 : Report(r.error());
-  });
+  if (g.Wants("create")) {
+    CLI::App* create = app.add_subcommand("create", "create a container");
+    AddCreateFlags(create, o.get());
+    create->callback([&g, o, exit_code] {
+      CreateOptions co{o->id, o->bundle, o->pid_file, o->console_socket, o->preserve_fds};
+      auto r = Create(g.context(), co);
+      *exit_code = r ? 0 : Report(r.error());
+    });
+  }
 
-  CLI::App* start = app.add_subcommand("start", "start a created container");
-  start->add_option("id", o->id)->required();
-  start->callback([&g, o, run_result] { run_result(Start(g.context(), o->id)); });
+  if (g.Wants("start")) {
+    CLI::App* start = app.add_subcommand("start", "start a created container");
+    start->add_option("id", o->id)->required();
+    start->callback([&g, o, run_result] { run_result(Start(g.context(), o->id)); });
+  }
 
-  CLI::App* run = app.add_subcommand("run", "create and start a container");
-  AddCreateFlags(run, o.get());
-  run->add_flag("-d,--detach", o->detach, "do not wait for the container to exit");
-  run->add_flag("--keep", o->keep, "keep the container's state after it exits");
-  run->callback([&g, o, exit_code] {
-    Context ctx = g.context();
-    CreateOptions co{o->id, o->bundle, o->pid_file, o->console_socket, o->preserve_fds};
-    auto created = Create(ctx, co);
-    if (!created) {
-      *exit_code = Report(created.error());
-      return;
-    }
-    if (auto s = Start(ctx, o->id); !s) {
-      (void)Delete(ctx, o->id, Force::kYes);
-      *exit_code = Report(s.error());
-      return;
-    }
-    if (o->detach) {
-      *exit_code = 0;
-      return;
-    }
-    auto code = WaitForwardingSignals(created->pidfd.get());
-    if (!o->keep) {
-      if (auto d = Delete(ctx, o->id, Force::kYes); !d) Report(d.error());
-    }
-    *exit_code = code ? *code : Report(code.error());
-  });
-
-  CLI::App* state = app.add_subcommand("state", "print a container's state as JSON");
-  state->add_option("id", o->id)->required();
-  state->callback([&g, o, exit_code] {
-    auto c = LoadContainer(g.context(), o->id);
-    if (!c) {
-      *exit_code = Report(c.error());
-      return;
-    }
-    printf("%s\n", StatusDocument(c->state, c->status).c_str());
-    *exit_code = 0;
-  });
-
-  CLI::App* kill = app.add_subcommand("kill", "send a signal to a container's process");
-  kill->add_flag("-a,--all", o->all, "signal every process in the container");
-  kill->add_option("id", o->id)->required();
-  kill->add_option("signal", o->signal, "name or number (default SIGTERM)");
-  kill->callback([&g, o, exit_code, run_result] {
-    auto sig = oci::SignalFromName(o->signal);
-    if (!sig) {
-      *exit_code = Report(MakeError(ErrorKind::kInvalidArgument, "unknown signal \"%s\"",
-                                    o->signal.c_str()));
-      return;
-    }
-    run_result(Kill(g.context(), o->id, *sig, o->all));
-  });
-
-  CLI::App* del = app.add_subcommand("delete", "delete a container");
-  del->add_flag("-f,--force", o->force, "kill the container first if it is running");
-  del->add_option("id", o->id)->required();
-  del->callback([&g, o, run_result] {
-    run_result(Delete(g.context(), o->id, o->force ? Force::kYes : Force::kNo));
-  });
-
-  CLI::App* list = app.add_subcommand("list", "list containers");
-  list->alias("ls");
-  list->add_option("-f,--format", o->format)->check(CLI::IsMember({"table", "json"}));
-  list->add_flag("-q,--quiet", o->quiet, "ids only");
-  list->callback([&g, o, exit_code] {
-    Context ctx = g.context();
-    auto ids = ctx.store().List();
-    if (!ids) {
-      *exit_code = Report(ids.error());
-      return;
-    }
-    std::vector<std::pair<ContainerState, Status>> all;
-    for (const auto& id : *ids) {
-      auto c = LoadContainer(ctx, id);
-      if (c) all.emplace_back(c->state, c->status);
-    }
-    if (o->quiet) {
-      for (const auto& [s, st] : all) printf("%s\n", s.id.c_str());
-    } else if (o->format == "json") {
-      printf("%s\n", ListDocument(all).c_str());
-    } else {
-      printf("%-20s %-8s %-10s %-40s %-32s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED",
-             "OWNER");
-      for (const auto& [s, st] : all)
-        printf("%-20s %-8d %-10s %-40s %-32s %s\n", s.id.c_str(),
-               st == Status::kStopped ? 0 : s.pid, StatusName(st), s.bundle.c_str(),
-               s.created.c_str(), s.owner.empty() ? "root" : s.owner.c_str());
-    }
-    *exit_code = 0;
-  });
-
-  CLI::App* pause = app.add_subcommand("pause", "freeze every process of a container");
-  pause->add_option("id", o->id)->required();
-  pause->callback([&g, o, run_result] { run_result(Pause(g.context(), o->id)); });
-  CLI::App* resume = app.add_subcommand("resume", "thaw a paused container");
-  resume->add_option("id", o->id)->required();
-  resume->callback([&g, o, run_result] { run_result(Resume(g.context(), o->id)); });
-
-  CLI::App* ps = app.add_subcommand("ps", "list the processes of a container");
-  ps->add_option("-f,--format", o->format)->check(CLI::IsMember({"table", "json"}));
-  ps->add_option("id", o->id)->required();
-  ps->callback([&g, o, exit_code] {
-    auto pids = Processes(g.context(), o->id);
-    if (!pids) {
-      *exit_code = Report(pids.error());
-      return;
-    }
-    if (o->format == "json") {
-      printf("%s\n", PidsDocument(*pids).c_str());
-    } else {
-      printf("%-8s %s\n", "PID", "CMD");
-      for (pid_t p : *pids) {
-        auto cmd = sys::ReadFile(StrFormat("/proc/%d/cmdline", p));
-        std::string c = cmd ? *cmd : "";
-        for (char& ch : c)
-          if (ch == '\0') ch = ' ';
-        printf("%-8d %s\n", p, std::string(TrimWhitespace(c)).c_str());
-      }
-    }
-    *exit_code = 0;
-  });
-
-  CLI::App* update = app.add_subcommand("update", "change a container's resource limits");
-  update->add_option("-r,--resources", o->resources, "JSON file of linux.resources ('-': stdin)");
-  update->add_option("--memory", o->memory);
-  update->add_option("--memory-reservation", o->memory_reservation);
-  update->add_option("--memory-swap", o->memory_swap);
-  update->add_option("--cpu-shares", o->cpu_shares);
-  update->add_option("--cpu-quota", o->cpu_quota);
-  update->add_option("--cpu-period", o->cpu_period);
-  update->add_option("--cpuset-cpus", o->cpuset_cpus);
-  update->add_option("--cpuset-mems", o->cpuset_mems);
-  update->add_option("--pids-limit", o->pids_limit);
-  update->add_option("--blkio-weight", o->blkio_weight);
-  update->add_option("id", o->id)->required();
-  update->callback([&g, o, exit_code, run_result] {
-    auto r = ResourcesFromFlags(*o);
-    if (!r) {
-      *exit_code = Report(r.error());
-      return;
-    }
-    run_result(Update(g.context(), o->id, *r));
-  });
-
-  CLI::App* events = app.add_subcommand("events", "print a container's statistics and events");
-  events->add_flag("--stats", o->stats, "print one statistics event and exit");
-  events->add_option("--interval", o->interval, "seconds between statistics events");
-  events->add_option("id", o->id)->required();
-  events->callback([&g, o, exit_code] {
-    Context ctx = g.context();
-    while (true) {
-      auto ev = StatsEvent(ctx, o->id);
-      if (!ev) {
-        *exit_code = Report(ev.error());
+  if (g.Wants("run")) {
+    CLI::App* run = app.add_subcommand("run", "create and start a container");
+    AddCreateFlags(run, o.get());
+    run->add_flag("-d,--detach", o->detach, "do not wait for the container to exit");
+    run->add_flag("--keep", o->keep, "keep the container's state after it exits");
+    run->callback([&g, o, exit_code] {
+      Context ctx = g.context();
+      CreateOptions co{o->id, o->bundle, o->pid_file, o->console_socket, o->preserve_fds};
+      auto created = Create(ctx, co);
+      if (!created) {
+        *exit_code = Report(created.error());
         return;
       }
-      printf("%s\n", ev->c_str());
-      fflush(stdout);
-      if (o->stats) break;
-      auto c = LoadContainer(ctx, o->id);
-      if (!c || c->status == Status::kStopped) break;
-      sleep(static_cast<unsigned>(std::max(1, o->interval)));
-    }
-    *exit_code = 0;
-  });
+      if (auto s = Start(ctx, o->id); !s) {
+        (void)Delete(ctx, o->id, Force::kYes);
+        *exit_code = Report(s.error());
+        return;
+      }
+      if (o->detach) {
+        *exit_code = 0;
+        return;
+      }
+      auto code = WaitForwardingSignals(created->pidfd.get());
+      if (!o->keep) {
+        if (auto d = Delete(ctx, o->id, Force::kYes); !d) Report(d.error());
+      }
+      *exit_code = code ? *code : Report(code.error());
+    });
+  }
+
+  if (g.Wants("state")) {
+    CLI::App* state = app.add_subcommand("state", "print a container's state as JSON");
+    state->add_option("id", o->id)->required();
+    state->callback([&g, o, exit_code] {
+      auto c = LoadContainer(g.context(), o->id);
+      if (!c) {
+        *exit_code = Report(c.error());
+        return;
+      }
+      printf("%s\n", StatusDocument(c->state, c->status).c_str());
+      *exit_code = 0;
+    });
+  }
+
+  if (g.Wants("kill")) {
+    CLI::App* kill = app.add_subcommand("kill", "send a signal to a container's process");
+    kill->add_flag("-a,--all", o->all, "signal every process in the container");
+    kill->add_option("id", o->id)->required();
+    kill->add_option("signal", o->signal, "name or number (default SIGTERM)");
+    kill->callback([&g, o, exit_code, run_result] {
+      auto sig = oci::SignalFromName(o->signal);
+      if (!sig) {
+        *exit_code = Report(MakeError(ErrorKind::kInvalidArgument, "unknown signal \"%s\"",
+                                      o->signal.c_str()));
+        return;
+      }
+      run_result(Kill(g.context(), o->id, *sig, o->all));
+    });
+  }
+
+  if (g.Wants("delete")) {
+    CLI::App* del = app.add_subcommand("delete", "delete a container");
+    del->add_flag("-f,--force", o->force, "kill the container first if it is running");
+    del->add_option("id", o->id)->required();
+    del->callback([&g, o, run_result] {
+      run_result(Delete(g.context(), o->id, o->force ? Force::kYes : Force::kNo));
+    });
+  }
+
+  if (g.Wants("list") || g.Wants("ls")) {
+    CLI::App* list = app.add_subcommand("list", "list containers");
+    list->alias("ls");
+    list->add_option("-f,--format", o->format)->check(CLI::IsMember({"table", "json"}));
+    list->add_flag("-q,--quiet", o->quiet, "ids only");
+    list->callback([&g, o, exit_code] {
+      Context ctx = g.context();
+      auto ids = ctx.store().List();
+      if (!ids) {
+        *exit_code = Report(ids.error());
+        return;
+      }
+      std::vector<std::pair<ContainerState, Status>> all;
+      for (const auto& id : *ids) {
+        auto c = LoadContainer(ctx, id);
+        if (c) all.emplace_back(c->state, c->status);
+      }
+      if (o->quiet) {
+        for (const auto& [s, st] : all) printf("%s\n", s.id.c_str());
+      } else if (o->format == "json") {
+        printf("%s\n", ListDocument(all).c_str());
+      } else {
+        printf("%-20s %-8s %-10s %-40s %-32s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED",
+               "OWNER");
+        for (const auto& [s, st] : all)
+          printf("%-20s %-8d %-10s %-40s %-32s %s\n", s.id.c_str(),
+                 st == Status::kStopped ? 0 : s.pid, StatusName(st), s.bundle.c_str(),
+                 s.created.c_str(), s.owner.empty() ? "root" : s.owner.c_str());
+      }
+      *exit_code = 0;
+    });
+  }
+
+  if (g.Wants("pause")) {
+    CLI::App* pause = app.add_subcommand("pause", "freeze every process of a container");
+    pause->add_option("id", o->id)->required();
+    pause->callback([&g, o, run_result] { run_result(Pause(g.context(), o->id)); });
+  }
+  if (g.Wants("resume")) {
+    CLI::App* resume = app.add_subcommand("resume", "thaw a paused container");
+    resume->add_option("id", o->id)->required();
+    resume->callback([&g, o, run_result] { run_result(Resume(g.context(), o->id)); });
+  }
+
+  if (g.Wants("ps")) {
+    CLI::App* ps = app.add_subcommand("ps", "list the processes of a container");
+    ps->add_option("-f,--format", o->format)->check(CLI::IsMember({"table", "json"}));
+    ps->add_option("id", o->id)->required();
+    ps->callback([&g, o, exit_code] {
+      auto pids = Processes(g.context(), o->id);
+      if (!pids) {
+        *exit_code = Report(pids.error());
+        return;
+      }
+      if (o->format == "json") {
+        printf("%s\n", PidsDocument(*pids).c_str());
+      } else {
+        printf("%-8s %s\n", "PID", "CMD");
+        for (pid_t p : *pids) {
+          auto cmd = sys::ReadFile(StrFormat("/proc/%d/cmdline", p));
+          std::string c = cmd ? *cmd : "";
+          for (char& ch : c)
+            if (ch == '\0') ch = ' ';
+          printf("%-8d %s\n", p, std::string(TrimWhitespace(c)).c_str());
+        }
+      }
+      *exit_code = 0;
+    });
+  }
+
+  if (g.Wants("update")) {
+    CLI::App* update = app.add_subcommand("update", "change a container's resource limits");
+    update->add_option("-r,--resources", o->resources, "JSON file of linux.resources ('-': stdin)");
+    update->add_option("--memory", o->memory);
+    update->add_option("--memory-reservation", o->memory_reservation);
+    update->add_option("--memory-swap", o->memory_swap);
+    update->add_option("--cpu-shares", o->cpu_shares);
+    update->add_option("--cpu-quota", o->cpu_quota);
+    update->add_option("--cpu-period", o->cpu_period);
+    update->add_option("--cpuset-cpus", o->cpuset_cpus);
+    update->add_option("--cpuset-mems", o->cpuset_mems);
+    update->add_option("--pids-limit", o->pids_limit);
+    update->add_option("--blkio-weight", o->blkio_weight);
+    update->add_option("id", o->id)->required();
+    update->callback([&g, o, exit_code, run_result] {
+      auto r = ResourcesFromFlags(*o);
+      if (!r) {
+        *exit_code = Report(r.error());
+        return;
+      }
+      run_result(Update(g.context(), o->id, *r));
+    });
+  }
+
+  if (g.Wants("events")) {
+    CLI::App* events = app.add_subcommand("events", "print a container's statistics and events");
+    events->add_flag("--stats", o->stats, "print one statistics event and exit");
+    events->add_option("--interval", o->interval, "seconds between statistics events");
+    events->add_option("id", o->id)->required();
+    events->callback([&g, o, exit_code] {
+      Context ctx = g.context();
+      while (true) {
+        auto ev = StatsEvent(ctx, o->id);
+        if (!ev) {
+          *exit_code = Report(ev.error());
+          return;
+        }
+        printf("%s\n", ev->c_str());
+        fflush(stdout);
+        if (o->stats) break;
+        auto c = LoadContainer(ctx, o->id);
+        if (!c || c->status == Status::kStopped) break;
+        sleep(static_cast<unsigned>(std::max(1, o->interval)));
+      }
+      *exit_code = 0;
+    });
+  }
 }
 
 }  // namespace moat::runtime::cli

@@ -3,6 +3,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
@@ -54,6 +55,12 @@ int Main(int argc, char** argv) {
   }
   Globals g;
   g.root = DefaultRoot();
+  constexpr std::string_view kCommands[] = {
+      "create", "start",  "run",    "state", "kill", "delete", "list",     "ls",     "pause",
+      "resume", "ps",     "update", "events", "exec", "spec",  "features", "monitor"};
+  if (std::string_view cmd = SubcommandOf(argc, argv);
+      std::find(std::begin(kCommands), std::end(kCommands), cmd) != std::end(kCommands))
+    g.only = cmd;
   CLI::App app{"moat-runtime: a secure-by-default OCI runtime with runc's command line",
                "moat-runtime"};
   app.require_subcommand(0, 1);
@@ -73,9 +80,9 @@ int Main(int argc, char** argv) {
 
   int exit_code = 0;
   AddLifecycleCommands(app, g, &exit_code);
-  AddExecCommand(app, g, &exit_code);
-  AddInfoCommands(app, g, &exit_code);
-  AddMonitorCommand(app, g, &exit_code);
+  if (g.Wants("exec")) AddExecCommand(app, g, &exit_code);
+  if (g.Wants("spec") || g.Wants("features")) AddInfoCommands(app, g, &exit_code);
+  if (g.Wants("monitor")) AddMonitorCommand(app, g, &exit_code);
   app.parse_complete_callback([&] {
     log::Options lo;
     lo.path = g.log_path;

@@ -117,9 +117,12 @@ Result<void> CollectPids(int dirfd, std::vector<pid_t>* out) {
   return Ok();
 }
 
-Result<void> CreateCgroupPath(const std::string& mount, const std::string& path,
-                              const BeforeMkdirFn& before_mkdir, const AfterLevelFn& after_level) {
-  std::vector<std::string> parts = PathComponents(path);
+namespace {
+
+// One attempt of CreateCgroupPath.
+Result<void> CreateCgroupPathOnce(const std::string& mount, const std::vector<std::string>& parts,
+                                  const BeforeMkdirFn& before_mkdir,
+                                  const AfterLevelFn& after_level) {
   MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::open(mount, O_RDONLY | O_DIRECTORY));
   // Levels created here, so that a failure leaves the tree as it was.
   std::vector<std::string> created;
@@ -150,6 +153,19 @@ Result<void> CreateCgroupPath(const std::string& mount, const std::string& path,
     fd = std::move(*next);
   }
   return Ok();
+}
+
+}  // namespace
+
+Result<void> CreateCgroupPath(const std::string& mount, const std::string& path,
+                              const BeforeMkdirFn& before_mkdir, const AfterLevelFn& after_level) {
+  std::vector<std::string> parts = PathComponents(path);
+  // A shared parent that was empty may be removed by someone else between our mkdir (EEXIST)
+  // and the next level's (ENOENT), or its open: make the path again from the top.
+  for (int attempt = 0;; ++attempt) {
+    auto r = CreateCgroupPathOnce(mount, parts, before_mkdir, after_level);
+    if (r || r.error().sys_errno != ENOENT || attempt == 3) return r;
+  }
 }
 
 Result<void> RemoveCgroupTree(const std::string& mount, const std::string& path,

@@ -27,7 +27,8 @@
 //   chain forward     (filter, hook forward, priority filter)   iifname/oifname vmaps
 //   chain prerouting  (nat, dstnat)   fib daddr type local, not 127/8 or ::1 -> jump publish
 //   chain output      (nat, -100)     fib daddr type local -> jump publish
-//   chain postrouting (nat, srcnat)   ip saddr vmap @masq_src; 127/8 -> bridge masquerade
+//   chain postrouting (nat, srcnat)   ip saddr vmap @masq_src; 127/8 -> bridge masquerade;
+//                                     DNATed from a local address -> bridge masquerade
 //   chain guard       (filter, raw, ip only)   127/8 arriving on anything but lo: drop
 //   chain publish     dnat through pm_addr, then pm_any
 //   chains from-<b>, to-<b>, post-<b>   one network's rules, rewritten by AddNetwork only
@@ -284,6 +285,12 @@ struct Firewall::Impl {
       add("flush chain " + t + " guard");
       add("add rule " + t + " guard iifname != \"lo\" ip daddr 127.0.0.0/8 drop");
     }
+    // The host's own connection to a published port through one of its other addresses: from
+    // the bridge's address too, so that the container answers on the bridge's link (at the
+    // link's MTU, not the default route's: docs/network.md), as Docker's userland proxy does.
+    // Clients on other hosts keep their address (their source is not local).
+    add("add rule " + t +
+        " postrouting oifname @bridges ct status dnat fib saddr type local masquerade");
     return c;
   }
 

@@ -677,6 +677,35 @@ retry 10 out_has "hello-$P-pub1" inC curl -s --max-time 2 "http://$DADDR:$HP1/"
 DETAIL=$OUT check "-p $HP1:80: the httpd from the client host ($DADDR:$HP1)" test "$OUT" = "hello-$P-pub1"
 out=$(dk port "$P-pub1" 80 2>&1)
 DETAIL=$out check "docker port: 80/tcp on 0.0.0.0:$HP1" grep -q "0.0.0.0:$HP1" <<<"$out"
+# Who the container sees as the client (busybox httpd -vv logs "ADDRESS:PORT: url:/"): a client
+# on another host keeps its own address; the daemon host itself, reaching the port through one
+# of its addresses, comes from the bridge's gateway in Moat (its connection then stays on the
+# bridge's link, at the link's MTU: docs/network.md), as with Docker's default userland proxy.
+HP3=$((HP1 + 2))
+dk run -d --name "$P-pubv" -p "$HP3:80" busybox \
+  sh -c "mkdir -p /www && echo hello-$P-pubv > /www/index.html && exec httpd -f -vv -p 80 -h /www" \
+  >/dev/null 2>&1
+retry 20 out_has "hello-$P-pubv" inC curl -s --max-time 2 "http://$DADDR:$HP3/"
+fromC=$OUT
+retry 10 out_has "hello-$P-pubv" inD curl -s --max-time 2 "http://$DADDR:$HP3/"
+fromD=$OUT
+# Both requests in the container's log (the log reaches the daemon asynchronously).
+for _ in $(seq 20); do
+  log=$(dk logs "$P-pubv" 2>&1)
+  [ "$(grep -c ': url:/' <<<"$log")" -ge 2 ] && break
+  sleep 0.25
+done
+gw0=$(dk network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' bridge 2>&1)
+# The address as httpd prints it: "A.B.C.D:PORT" or, on its IPv6 socket, "[::ffff:A.B.C.D]:PORT".
+peer() { grep -qE "^(\[::ffff:)?${1//./\\.}\]?:[0-9]+: url:/" <<<"$log"; }
+DETAIL="fetch: $fromC; log: $log" \
+  check "-p $HP3:80: a client host's connection reaches the container from its own address ($CADDR)" \
+  peer "$CADDR"
+DETAIL="fetch: $fromD; gateway $gw0; log: $log" \
+  check_moat_only "dockerd with --userland-proxy=false keeps the host's address" \
+  "-p $HP3:80: the daemon host's own connection to $DADDR:$HP3 comes from the bridge's gateway" \
+  peer "$gw0"
+dk rm -f "$P-pubv" >/dev/null 2>&1
 out=$(dk run -d --name "$P-dup" -p "$HP1:80" busybox sleep 60 2>&1)
 rc=$?
 st=$(dk inspect -f '{{.State.Running}}' "$P-dup" 2>&1)

@@ -29,6 +29,7 @@ namespace moat::testing {
 std::string RuntimeTest::suite_error_;
 std::string RuntimeTest::work_dir_;
 std::string RuntimeTest::rootfs_;
+std::vector<std::string> RuntimeTest::cgroup_parents_;
 std::string RuntimeTest::state_root_;
 json RuntimeTest::default_spec_;
 int RuntimeTest::test_counter_ = 0;
@@ -361,6 +362,8 @@ void RuntimeTest::SetUpTestSuite() {
     return;
   }
 
+  for (const auto& [hierarchy, dir] : OwnCgroupDirs()) cgroup_parents_.push_back(dir + "/moat");
+
   std::string spec_dir = work_dir_ + "/spec";
   mkdir(spec_dir.c_str(), 0755);
   CommandResult spec = RunCommand({RuntimePath(), "spec", "--bundle", spec_dir});
@@ -383,6 +386,10 @@ void RuntimeTest::RemoveSuiteFiles() {
     fprintf(stderr, "runtime tests: could not remove %s (a mount left in it?)\n",
             work_dir_.c_str());
   if (!state_root_.empty()) RemoveTree(state_root_);
+  // Only when empty: another test binary may still have containers there (rmdir then fails,
+  // EBUSY), or be about to make one (moat-runtime makes a parent again that vanishes under it).
+  for (const auto& dir : cgroup_parents_) rmdir(dir.c_str());
+  cgroup_parents_.clear();
   work_dir_.clear();
   state_root_.clear();
 }

@@ -139,6 +139,9 @@ class RuntimeTest : public ::testing::Test {
   static std::string suite_error_;
   static std::string work_dir_;
   static std::string rootfs_;
+  // The runtime's default parent cgroup ("moat", under our own in each hierarchy): removed at
+  // exit when empty, so that the tests leave no cgroup behind.
+  static std::vector<std::string> cgroup_parents_;
   static std::string state_root_;
   static json default_spec_;
   static int test_counter_;

@@ -102,6 +102,9 @@ class RootlessTest : public RuntimeTest {
     for (const char* tool : {"newuidmap", "newgidmap", "unshare", "setpriv"})
       if (FindTool(tool).empty())
         GTEST_SKIP() << tool << " is not installed (tools/install-deps.sh: uidmap, util-linux)";
+    // The wrapper binds copies over these; it never creates them on the host.
+    for (const char* f : {"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid"})
+      if (!PathExists(f)) GTEST_SKIP() << f << " does not exist on this host";
 
     // A user and ranges that nothing on the host names.
     auto taken = HostIdRanges();

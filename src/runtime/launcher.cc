@@ -60,15 +60,19 @@ Result<std::string> AbsolutePath(const std::string& path) {
 // write: cgroup v1, or v2 without delegation). As runc does, it then goes without one when
 // the config sets no limit; with limits that would silently not apply, it fails. The check
 // happens only after Create() failed, so root pays nothing for it.
-bool MayRunWithoutCgroup(const Error& create_error) {
-  if (create_error.kind != ErrorKind::kPermissionDenied) return false;
+// Not root of the initial user namespace: another user, or root in a user namespace of its
+// own (`unshare -r`), which is just as rootless. Reads /proc: for failure paths only.
+bool IsRootless() {
   if (geteuid() != 0) return true;
-  // Root in a user namespace other than the initial one (`unshare -r`) is just as rootless.
   auto map = sys::ReadFile("/proc/self/uid_map");
   if (!map) return false;
   auto words = StrSplit(std::string(TrimWhitespace(*map)), ' ');
   std::erase(words, "");
   return words != std::vector<std::string>{"0", "0", "4294967295"};
+}
+
+bool MayRunWithoutCgroup(const Error& create_error) {
+  return create_error.kind == ErrorKind::kPermissionDenied && IsRootless();
 }
 
 std::string HookState(const ContainerState& s, Status status) { return StatusDocument(s, status); }
@@ -338,7 +342,20 @@ Result<Created> Create(const Context& ctx, const CreateOptions& o) {
   });
   if (cgroup) {
     if (resources.devices.empty()) resources.devices = DefaultDeviceRules(plan.devices);
-    MOAT_TRY(std::move(cgroup->Apply(resources)).Context("linux.resources"));
+    auto applied = cgroup->Apply(resources);
+    if (!applied && applied.error().kind == ErrorKind::kPermissionDenied &&
+        !resources.devices.empty() && IsRootless()) {
+      // Rootless in a cgroup it may write (a delegated cgroup v2 subtree): the limits apply,
+      // but a device filter takes privileges on the host (BPF_PROG_LOAD; v1's devices.deny),
+      // so, as runc does, the container goes without one. Its user namespace already bounds
+      // device access to what the user may open on the host. Device rules are applied last:
+      // the retry writes the same limits again.
+      MOAT_LOG(kDebug, "create %s: no device filter (rootless): %s", o.id.c_str(),
+               applied.error().message.c_str());
+      resources.devices.clear();
+      applied = cgroup->Apply(resources);
+    }
+    MOAT_TRY(std::move(applied).Context("linux.resources"));
   }
 
   MOAT_LOG(kDebug, "create %s: cgroup %s ready", o.id.c_str(),

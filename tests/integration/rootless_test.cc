@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -164,6 +165,11 @@ class RootlessTest : public RuntimeTest {
         if (r.exit_code != 0)
           ADD_FAILURE() << "teardown: delete --force " << id << ": " << r.Describe();
       }
+      // Cgroups a test made for the user (deepest last in the list), now that its containers
+      // are gone; a container cgroup left in them is a leak the base fixture cannot see.
+      for (auto it = cgroups_to_remove_.rbegin(); it != cgroups_to_remove_.rend(); ++it)
+        if (rmdir(it->c_str()) != 0 && errno != ENOENT)
+          ADD_FAILURE() << "teardown: rmdir " << *it << ": " << strerror(errno);
       // Nothing of the user's containers is left in its state root.
       for (const auto& name : StateEntries())
         ADD_FAILURE() << "leak: state directory " << state_root_user() << "/" << name;
@@ -239,6 +245,7 @@ class RootlessTest : public RuntimeTest {
 
   uid_t uid_ = 0;
   uint32_t sub_ = 0;
+  std::vector<std::string> cgroups_to_remove_;
   std::string user_, etc_, home_, xdg_, wrapper_;
   std::vector<std::string> user_ids_;
 };
@@ -406,6 +413,71 @@ TEST_F(RootlessTest, LimitsWithoutAWritableCgroupAreRefused) {
   EXPECT_NE(r.err.find("linux.resources"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("cgroup"), std::string::npos) << r.err;
   EXPECT_TRUE(StateEntries().empty());
+}
+
+
+// Rootless with limits, in a cgroup v2 subtree delegated to the user (as systemd delegates
+// user@UID.service): the runtime makes the container's cgroup there and applies the limits;
+// there is no device filter (it would take privileges on the host). Pure cgroup v2 only: the
+// qemu lane; this host's hierarchies are v1.
+TEST_F(RootlessTest, LimitsInADelegatedCgroupV2Subtree) {
+  struct statfs fs {};
+  if (statfs("/sys/fs/cgroup", &fs) != 0 || fs.f_type != 0x63677270 /* CGROUP2_SUPER_MAGIC */)
+    GTEST_SKIP() << "needs a pure cgroup v2 host (the qemu lane runs it)";
+  const std::string root = "/sys/fs/cgroup";
+  std::string controllers = ReadFileOrEmpty(root + "/cgroup.controllers");
+  for (const char* c : {"memory", "pids"})
+    if (controllers.find(c) == std::string::npos) GTEST_SKIP() << c << " controller missing";
+  std::string enabled = ReadFileOrEmpty(root + "/cgroup.subtree_control");
+  for (const char* c : {"memory", "pids"}) {
+    if (enabled.find(c) == std::string::npos) {
+      ASSERT_TRUE(WriteFile(root + "/cgroup.subtree_control", std::string("+") + c));
+    }
+  }
+
+  // The delegated subtree: the user owns the directory and its cgroup.procs,
+  // cgroup.subtree_control and cgroup.threads; the user's commands start in "runner".
+  const std::string deleg_name = "moat-rl-" + std::to_string(uid_);
+  const std::string deleg = root + "/" + deleg_name;
+  ASSERT_EQ(mkdir(deleg.c_str(), 0755), 0) << deleg << ": " << strerror(errno);
+  // Removed by TearDown once the user's containers are deleted, deepest first.
+  cgroups_to_remove_ = {deleg, deleg + "/runner"};
+  ASSERT_TRUE(WriteFile(deleg + "/cgroup.subtree_control", "+memory +pids"));
+  ASSERT_EQ(mkdir((deleg + "/runner").c_str(), 0755), 0) << strerror(errno);
+  for (const std::string& f : {std::string(), std::string("/cgroup.procs"),
+                               std::string("/cgroup.subtree_control"),
+                               std::string("/cgroup.threads")})
+    ASSERT_EQ(chown((deleg + f).c_str(), uid_, uid_), 0) << deleg + f << ": " << strerror(errno);
+  for (const std::string& f : {std::string(), std::string("/cgroup.procs")})
+    ASSERT_EQ(chown((deleg + "/runner" + f).c_str(), uid_, uid_), 0) << strerror(errno);
+  // The user's wrapper, but joining runner first (as root: moving out of our cgroup needs
+  // write access to the common ancestor's cgroup.procs, the root's).
+  std::string wrapper = ReadFileOrEmpty(wrapper_);
+  ASSERT_FALSE(wrapper.empty());
+  ASSERT_TRUE(WriteFile(wrapper_, "echo $$ > " + deleg + "/runner/cgroup.procs\n" + wrapper, 0755));
+
+  std::string id = NewUserId();
+  json c = RootlessConfig({"sleep", "30"});
+  c["linux"]["cgroupsPath"] = "/" + deleg_name + "/" + id;
+  c["linux"]["resources"] = {{"memory", {{"limit", 64 << 20}}}, {"pids", {{"limit", 42}}}};
+  WriteConfig(c);
+  CommandResult created = UserRuntime({"create", "--bundle", bundle(), id});
+  ASSERT_EQ(created.exit_code, 0) << created.Describe();
+  ASSERT_EQ(UserRuntime({"start", id}).exit_code, 0);
+  pid_t pid = UserState(id).value("pid", 0);
+  ASSERT_GT(pid, 0);
+  const std::string cg = deleg + "/" + id;
+  EXPECT_EQ(Trim(ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/cgroup")),
+            "0::/" + deleg_name + "/" + id);
+  EXPECT_EQ(Trim(ReadFileOrEmpty(cg + "/memory.max")), std::to_string(64 << 20));
+  EXPECT_EQ(Trim(ReadFileOrEmpty(cg + "/pids.max")), "42");
+  struct stat st {};
+  ASSERT_EQ(stat(cg.c_str(), &st), 0) << cg;
+  EXPECT_EQ(st.st_uid, uid_) << "the container's cgroup is the user's";
+
+  CommandResult d = UserRuntime({"delete", "--force", id});
+  EXPECT_EQ(d.exit_code, 0) << d.Describe();
+  EXPECT_FALSE(PathExists(cg)) << "delete leaves the container's cgroup";
 }
 
 }  // namespace

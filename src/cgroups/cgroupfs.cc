@@ -178,9 +178,8 @@ Result<void> RemoveCgroupTree(const std::string& mount, const std::string& path,
   // here). Anything else (EBUSY: children, or tasks still exiting) takes the walk below.
   if (std::none_of(parts.begin(), parts.end(),
                    [](const std::string& p) { return p == ".." || p == "."; })) {
-    std::string full = mount;
-    for (const auto& p : parts) full += "/" + p;
-    if (rmdir(full.c_str()) == 0 || errno == ENOENT) return Ok();
+    auto removed = sys::unlinkat(AT_FDCWD, mount + ParentPath(parts, parts.size()), AT_REMOVEDIR);
+    if (removed || removed.error().sys_errno == ENOENT) return Ok();
   }
   std::string leaf = parts.back();
   parts.pop_back();

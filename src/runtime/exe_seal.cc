@@ -97,17 +97,10 @@ Result<std::vector<ImageMapping>> MappingsOf(const struct stat& st) {
 // so nothing but the exe file changes. The kernel refuses (EBUSY) while any mapping of the old
 // path remains.
 Result<void> SetExeFile(int fd) {
-  MOAT_ASSIGN_OR_RETURN(std::string stat, sys::ReadFile("/proc/self/stat"));
-  size_t paren = stat.rfind(')');
-  if (paren == std::string::npos)
-    return Fail(ErrorKind::kInternal, "unexpected /proc/self/stat: %s", stat.c_str());
-  // Fields from 3 (state) on; the numbers below are proc(5)'s, 1-based.
-  std::vector<std::string> f = StrSplit(std::string_view(stat).substr(paren + 2), ' ');
-  auto field = [&](size_t n) -> uint64_t {
-    return n - 3 < f.size() ? strtoull(f[n - 3].c_str(), nullptr, 10) : 0;
-  };
-  if (f.size() < 51 - 3 + 1)
-    return Fail(ErrorKind::kInternal, "short /proc/self/stat (%zu fields)", f.size() + 2);
+  MOAT_ASSIGN_OR_RETURN(std::vector<std::string> f, sys::ProcStatFields(0));
+  if (f.size() < 51)
+    return Fail(ErrorKind::kInternal, "short /proc/self/stat (%zu fields)", f.size());
+  auto field = [&](size_t n) -> uint64_t { return strtoull(f[n - 1].c_str(), nullptr, 10); };
   struct prctl_mm_map map {};
   map.start_code = field(26);
   map.end_code = field(27);
@@ -127,17 +120,17 @@ Result<void> SetExeFile(int fd) {
 }
 
 // Replaces every mapping of the executable by the same range of `fd` (the same file through
-// another mount), then makes `fd` the process's /proc/self/exe (SetExeFile). Between a preserved mapping's
-// copy and its move into place nothing but the two syscalls runs: the copy is complete.
+// another mount), then makes `fd` the process's /proc/self/exe (SetExeFile). Between a preserved
+// mapping's copy and its move into place nothing but the two syscalls runs: the copy is complete.
 // Preconditions: single-threaded, no signal handler installed (main() before anything else).
 Result<void> MoveImageTo(int fd, const std::vector<ImageMapping>& mappings) {
   for (const ImageMapping& m : mappings) {
     size_t len = m.end - m.start;
     // A preserved range becomes anonymous memory holding its current bytes; the others map
     // the same bytes of the file again, through `fd`.
-    void* fresh = m.preserve
-                      ? mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                      : mmap(nullptr, len, m.prot, MAP_PRIVATE, fd, m.offset);
+    void* fresh =
+        m.preserve ? mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                   : mmap(nullptr, len, m.prot, MAP_PRIVATE, fd, m.offset);
     if (fresh == MAP_FAILED)
       return FailErrno("map %s of the runtime binary at offset %lld",
                        m.preserve ? "a copy" : "a range", static_cast<long long>(m.offset));
@@ -197,26 +190,20 @@ Result<void> EnsureReadOnlyExecutable(char* const argv[]) {
   // Without a second execve (a whole process start, ~4 ms on a VM where page faults are dear):
   // the image's mappings move to the read-only mount (same inode, same bytes), then so does
   // /proc/self/exe, which the kernel allows once no mapping of the old path is left.
-  {
-    auto moved = [&]() -> Result<void> {
-      MOAT_ASSIGN_OR_RETURN(
-          UniqueFd file, sys::open(StrFormat("/proc/self/fd/%d", ro->get()), O_RDONLY | O_CLOEXEC));
-      MOAT_ASSIGN_OR_RETURN(struct stat st, sys::fstat(file.get()));
-      MOAT_ASSIGN_OR_RETURN(std::vector<ImageMapping> mappings, MappingsOf(st));
-      MOAT_TRY(MoveImageTo(file.get(), mappings));
-      MOAT_ASSIGN_OR_RETURN(UniqueFd check, sys::open("/proc/self/exe", O_PATH | O_CLOEXEC));
-      MOAT_ASSIGN_OR_RETURN(struct statvfs after, sys::fstatvfs(check.get()));
-      if (!(after.f_flag & ST_RDONLY))
-        return Fail(ErrorKind::kInternal, "/proc/self/exe still on a writable mount");
-      return Ok();
-    }();
-    if (moved) {
-      MOAT_LOG(kDebug, "runtime image moved to a read-only mount of its binary");
-      return Ok();
-    }
-    // Any mapping already moved maps the same bytes; the re-execution below starts over.
-    MOAT_LOG(kDebug, "re-executing instead of moving the image: %s", moved.error().message.c_str());
+  auto moved = [&]() -> Result<void> {
+    MOAT_ASSIGN_OR_RETURN(
+        UniqueFd file, sys::open(StrFormat("/proc/self/fd/%d", ro->get()), O_RDONLY | O_CLOEXEC));
+    MOAT_ASSIGN_OR_RETURN(struct stat st, sys::fstat(file.get()));
+    MOAT_ASSIGN_OR_RETURN(std::vector<ImageMapping> mappings, MappingsOf(st));
+    // On success /proc/self/exe is `file`, on the read-only mount (the kernel's PR_SET_MM_MAP).
+    return MoveImageTo(file.get(), mappings);
+  }();
+  if (moved) {
+    MOAT_LOG(kDebug, "runtime image moved to a read-only mount of its binary");
+    return Ok();
   }
+  // Any mapping already moved maps the same bytes; the re-execution below starts over.
+  MOAT_LOG(kDebug, "re-executing instead of moving the image: %s", moved.error().message.c_str());
   // The fd is close-on-exec: the new image holds the mount through its exe reference only.
   return std::move(sys::execveat(ro->get(), "", argv, environ, AT_EMPTY_PATH))
       .Context("seal runtime binary");

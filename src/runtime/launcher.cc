@@ -1,6 +1,5 @@
 #include "runtime/launcher.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
@@ -21,6 +20,7 @@
 #include "base/sys/fs.h"
 #include "base/sys/process.h"
 #include "base/sys/socket.h"
+#include "cgroups/cgroupfs.h"
 #include "cgroups/manager.h"
 #include "oci/names.h"
 #include "oci/spec_json.h"
@@ -184,23 +184,17 @@ Result<void> SignalPidNamespace(const ContainerState& state, int signal) {
   // The init first: killing it (SIGKILL) kills the whole namespace (pid_namespaces(7)).
   MOAT_TRY(sys::pidfd_send_signal(init.get(), signal));
   if (signal == SIGKILL) return Ok();
-  DIR* d = opendir("/proc");
-  if (!d) return FailErrno("opendir /proc");
-  std::vector<pid_t> pids;
-  while (dirent* e = readdir(d)) {
-    auto pid = ParseInt64(e->d_name);
+  MOAT_ASSIGN_OR_RETURN(UniqueFd proc, sys::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  MOAT_ASSIGN_OR_RETURN(auto entries,
+                        cgroups::ListEntries(proc.get(), cgroups::EntryType::kDirectories));
+  for (const auto& name : entries) {
+    auto pid = ParseInt64(name);
     if (!pid || *pid == state.pid) continue;
-    auto other =
-        sys::readlinkat(AT_FDCWD, StrFormat("/proc/%lld/ns/pid", static_cast<long long>(*pid)));
-    if (other && *other == ns) pids.push_back(static_cast<pid_t>(*pid));
-  }
-  closedir(d);
-  for (pid_t pid : pids) {
-    // Through a pidfd: a pid that exited and was reused since the scan is not signalled.
-    auto fd = sys::pidfd_open(pid);
+    // The pidfd first, then the check: a pid reused after the check is not signalled.
+    auto fd = sys::pidfd_open(static_cast<pid_t>(*pid));
     if (!fd) continue;
-    auto again = sys::readlinkat(AT_FDCWD, StrFormat("/proc/%d/ns/pid", pid));
-    if (again && *again == ns) (void)sys::pidfd_send_signal(fd->get(), signal);
+    auto other = sys::readlinkat(proc.get(), name + "/ns/pid");
+    if (other && *other == ns) (void)sys::pidfd_send_signal(fd->get(), signal);
   }
   return Ok();
 }

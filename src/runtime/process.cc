@@ -22,6 +22,7 @@
 #include "base/sys/mount.h"
 #include "base/sys/process.h"
 #include "base/sys/socket.h"
+#include "base/sys/spawn.h"
 #include "oci/names.h"
 #include "runtime/mounts.h"
 #include "runtime/sync_protocol.h"
@@ -103,13 +104,7 @@ Result<std::string> ResolveExecutable(const ProcessPlan& plan) {
   }
   std::string path = EnvValue(plan.env, "PATH");
   if (path.empty()) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  for (const auto& dir : StrSplit(path, ':')) {
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    struct stat st {};
-    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        access(candidate.c_str(), X_OK) == 0)
-      return candidate;
-  }
+  if (auto found = sys::FindOnPath(name, path)) return found;
   return Fail(ErrorKind::kNotFound, "exec: \"%s\": executable file not found in $PATH",
               name.c_str());
 }

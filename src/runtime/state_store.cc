@@ -1,12 +1,14 @@
 #include "runtime/state_store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "base/sys/fs.h"
+#include "base/sys/process.h"
 #include "oci/spec_json.h"
 
 namespace moat::runtime {
@@ -57,8 +59,7 @@ Result<void> StateStore::CreateDir(const std::string& id) {
   MOAT_TRY(ValidateId(id));
   MOAT_TRY(sys::MkdirAll(root_, 0700));
   if (uid_t euid = geteuid(); euid != 0) {
-    struct stat st {};
-    if (lstat(root_.c_str(), &st) != 0) return FailErrno("lstat %s", root_.c_str());
+    MOAT_ASSIGN_OR_RETURN(struct stat st, sys::fstatat(AT_FDCWD, root_, AT_SYMLINK_NOFOLLOW));
     MOAT_TRY(CheckStateRootOwner(root_, st, euid));
   }
   if (::mkdir(Dir(id).c_str(), 0711) != 0) {
@@ -120,17 +121,16 @@ Result<void> StateStore::Remove(const std::string& id) {
 }
 
 Result<uint64_t> ProcessStartTime(pid_t pid) {
-  auto text = sys::ReadFile(StrFormat("/proc/%d/stat", pid));
-  if (!text) return Fail(ErrorKind::kNotFound, "process %d is gone", pid);
-  // The command name (field 2) may hold spaces and parentheses: parse after the last ')'.
-  size_t close = text->rfind(')');
-  if (close == std::string::npos)
-    return Fail(ErrorKind::kInternal, "/proc/%d/stat: unexpected format", pid);
-  auto fields = StrSplit(std::string_view(*text).substr(close + 2), ' ');
-  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
-  if (fields.size() < 20) return Fail(ErrorKind::kInternal, "/proc/%d/stat: too short", pid);
-  if (fields[0] == "Z" || fields[0] == "X") return Fail(ErrorKind::kNotFound, "process %d exited", pid);
-  auto start = ParseUint64(fields[19]);
+  auto fields = sys::ProcStatFields(pid);
+  if (!fields) {
+    if (fields.error().kind == ErrorKind::kInternal) return Fail(std::move(fields).error());
+    return Fail(ErrorKind::kNotFound, "process %d is gone", pid);
+  }
+  // Field 3 is the state, field 22 the start time.
+  if (fields->size() < 22) return Fail(ErrorKind::kInternal, "/proc/%d/stat: too short", pid);
+  if ((*fields)[2] == "Z" || (*fields)[2] == "X")
+    return Fail(ErrorKind::kNotFound, "process %d exited", pid);
+  auto start = ParseUint64((*fields)[21]);
   if (!start) return Fail(ErrorKind::kInternal, "/proc/%d/stat: bad start time", pid);
   return *start;
 }

@@ -1,15 +1,12 @@
 #include "runtime/user_ns.h"
 
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
 #include "base/strings.h"
-#include "base/sys/fdio.h"
 #include "base/sys/fs.h"
-#include "base/sys/io.h"
 #include "base/sys/spawn.h"
 #include "runtime/idmap.h"
 
@@ -28,30 +25,19 @@ Result<void> RunHelper(const std::vector<std::string>& argv) {
   const char* path_env = getenv("PATH");
   MOAT_ASSIGN_OR_RETURN(
       std::string path,
-      std::move(FindOnPath(tool, path_env ? path_env : kDefaultPath))
+      std::move(sys::FindOnPath(tool, path_env ? path_env : kDefaultPath))
           .Context("%s: not found on PATH (it comes with the uidmap package; rootless mappings "
                    "other than the caller's own id need it)",
                    tool.c_str()));
-  MOAT_ASSIGN_OR_RETURN(auto pipe, sys::pipe2(0));
-  MOAT_ASSIGN_OR_RETURN(pid_t pid, std::move(sys::Spawn(path, argv,
-                                                        {{pipe.second.get(), STDOUT_FILENO},
-                                                         {pipe.second.get(), STDERR_FILENO}}))
-                                       .Context("%s", tool.c_str()));
-  pipe.second.reset();
-  std::string output;
-  char buf[512];
-  while (true) {
-    auto n = sys::read(pipe.first.get(), buf, sizeof buf);
-    if (!n || *n == 0) break;
-    // Bounded: the helpers print one line; a flood is not worth keeping.
-    if (output.size() < 4096) output.append(buf, *n);
-  }
-  MOAT_ASSIGN_OR_RETURN(int status, sys::waitpid(pid));
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Ok();
-  std::string text(TrimWhitespace(output));
+  // Bounded: the helpers print one line; a flood is not worth keeping.
+  MOAT_ASSIGN_OR_RETURN(
+      sys::CollectedRun run,
+      std::move(sys::RunCollectingOutput(path, argv, -1, true, 4096)).Context("%s", tool.c_str()));
+  if (run.Succeeded()) return Ok();
+  std::string text(TrimWhitespace(run.output));
   if (text.empty())
-    text = WIFEXITED(status) ? StrFormat("exited with status %d", WEXITSTATUS(status))
-                             : StrFormat("killed by signal %d", WTERMSIG(status));
+    text = WIFEXITED(run.status) ? StrFormat("exited with status %d", WEXITSTATUS(run.status))
+                                 : StrFormat("killed by signal %d", WTERMSIG(run.status));
   // The helpers prefix their messages with their own name already.
   if (text.rfind(tool + ":", 0) == 0)
     text = std::string(TrimWhitespace(text.substr(tool.size() + 1)));
@@ -89,18 +75,6 @@ std::vector<std::string> IdMapHelperArgv(const std::string& tool, pid_t pid,
     argv.push_back(std::to_string(m.size));
   }
   return argv;
-}
-
-Result<std::string> FindOnPath(const std::string& name, const std::string& path_list) {
-  if (name.find('/') != std::string::npos) return name;
-  for (const auto& entry : StrSplit(path_list, ':')) {
-    std::string candidate = (entry.empty() ? std::string(".") : entry) + "/" + name;
-    struct stat st {};
-    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        access(candidate.c_str(), X_OK) == 0)
-      return candidate;
-  }
-  return Fail(ErrorKind::kNotFound, "no executable %s in %s", name.c_str(), path_list.c_str());
 }
 
 Result<void> WriteIdMapsFromParent(pid_t pid, const oci::Linux& linux, const IdMapPlan& plan) {

@@ -45,11 +45,6 @@ IdMapPlan PlanIdMaps(const oci::Linux& linux);
 std::vector<std::string> IdMapHelperArgv(const std::string& tool, pid_t pid,
                                          const std::vector<oci::IdMapping>& maps);
 
-// The absolute path of `name` in the colon-separated `path_list` (empty entries mean the
-// current directory, as in execvp(3)): the first regular file executable by the caller.
-// kNotFound when there is none.
-Result<std::string> FindOnPath(const std::string& name, const std::string& path_list);
-
 // Writes the uid and gid maps of `pid`'s user namespace as `plan` says. `pid` must be a child
 // of the caller sitting in a new user namespace whose maps are unwritten, and dumpable while
 // a helper runs (the helpers refuse a target whose /proc/PID the caller does not own).

@@ -1,11 +1,7 @@
 #include "runtime/user_ns.h"
 
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
 
 namespace moat::runtime {
 namespace {
@@ -35,29 +31,6 @@ TEST(IdMapHelperArgvTest, ToolPidThenTriples) {
   EXPECT_EQ(
       IdMapHelperArgv("newuidmap", 42, {M(0, 1000, 1), M(1, 100000, 65536)}),
       (std::vector<std::string>{"newuidmap", "42", "0", "1000", "1", "1", "100000", "65536"}));
-}
-
-TEST(FindOnPathTest, FirstExecutableRegularFile) {
-  char tmpl[] = "/tmp/moat-user-ns-test-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
-  std::string a = dir + "/a", b = dir + "/b";
-  ASSERT_EQ(mkdir(a.c_str(), 0755), 0);
-  ASSERT_EQ(mkdir(b.c_str(), 0755), 0);
-  ASSERT_EQ(mkdir((a + "/tool").c_str(), 0755), 0);  // a directory is not a program
-  std::ofstream(b + "/tool") << "#!/bin/sh\n";
-  ASSERT_EQ(chmod((b + "/tool").c_str(), 0755), 0);
-  auto found = FindOnPath("tool", a + ":" + b);
-  ASSERT_TRUE(found) << found.error().message;
-  EXPECT_EQ(*found, b + "/tool");
-  auto missing = FindOnPath("nothere", a + ":" + b);
-  ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
-  unlink((b + "/tool").c_str());
-  rmdir((a + "/tool").c_str());
-  rmdir(a.c_str());
-  rmdir(b.c_str());
-  rmdir(dir.c_str());
 }
 
 }  // namespace

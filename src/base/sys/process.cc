@@ -8,6 +8,9 @@
 
 #include <cerrno>
 
+#include "base/strings.h"
+#include "base/sys/fs.h"
+
 namespace moat::sys {
 
 Result<pid_t> clone3(CloneArgs args, UniqueFd* pidfd) {
@@ -105,6 +108,20 @@ Result<void> execveat(int dirfd, const std::string& path, char* const argv[], ch
                       int flags) {
   ::execveat(dirfd, path.c_str(), argv, envp, flags);
   return FailErrno("execveat %s", path.empty() ? "<fd>" : path.c_str());
+}
+
+Result<std::vector<std::string>> ProcStatFields(pid_t pid) {
+  std::string path = pid == 0 ? std::string("/proc/self/stat") : StrFormat("/proc/%d/stat", pid);
+  MOAT_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  size_t open = text.find('('), close = text.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open ||
+      close + 2 > text.size())
+    return Fail(ErrorKind::kInternal, "%s: unexpected format", path.c_str());
+  std::vector<std::string> out = {std::string(TrimWhitespace(text.substr(0, open))),
+                                  text.substr(open + 1, close - open - 1)};
+  for (auto& f : StrSplit(TrimWhitespace(std::string_view(text).substr(close + 2)), ' '))
+    out.push_back(std::move(f));
+  return out;
 }
 
 int ExitCodeFromSiginfo(const siginfo_t& info) {

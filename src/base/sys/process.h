@@ -46,6 +46,12 @@ Result<int> kill(pid_t pid, int sig);
 Result<void> execveat(int dirfd, const std::string& path, char* const argv[], char* const envp[],
                       int flags);
 
+// The fields of /proc/<pid>/stat (`pid` 0: /proc/self/stat) as text: out[n - 1] is proc(5)'s
+// field n (out[0] the pid, out[1] the command name without its parentheses: it may hold spaces
+// and parentheses itself, so the rest is split after its last ')'). Errors: ReadFile's
+// (kNotFound once the process is gone and reaped); kInternal for an unexpected format.
+Result<std::vector<std::string>> ProcStatFields(pid_t pid);
+
 // Exit code in the shell convention: the exit status, or 128 + signal.
 int ExitCodeFromSiginfo(const siginfo_t& info);
 

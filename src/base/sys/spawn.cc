@@ -1,10 +1,16 @@
 #include "base/sys/spawn.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/strings.h"
+#include "base/sys/fdio.h"
+#include "base/sys/fs.h"
+#include "base/sys/io.h"
 
 extern char** environ;
 
@@ -44,6 +50,41 @@ Result<int> waitpid(pid_t pid) {
   while (r < 0 && errno == EINTR);
   if (r < 0) return FailErrno("waitpid %d", pid);
   return status;
+}
+
+Result<std::string> FindOnPath(const std::string& name, const std::string& path_list) {
+  if (name.find('/') != std::string::npos) return name;
+  for (const auto& dir : StrSplit(path_list, ':')) {
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  return Fail(ErrorKind::kNotFound, "no executable %s in %s", name.c_str(), path_list.c_str());
+}
+
+Result<CollectedRun> RunCollectingOutput(const std::string& path,
+                                         const std::vector<std::string>& argv, int stdin_fd,
+                                         bool with_stdout, size_t limit) {
+  MOAT_ASSIGN_OR_RETURN(auto out, pipe2(0));
+  MOAT_ASSIGN_OR_RETURN(UniqueFd devnull, open("/dev/null", O_RDWR | O_CLOEXEC));
+  MOAT_ASSIGN_OR_RETURN(pid_t pid,
+                        Spawn(path, argv,
+                              {{stdin_fd >= 0 ? stdin_fd : devnull.get(), STDIN_FILENO},
+                               {with_stdout ? out.second.get() : devnull.get(), STDOUT_FILENO},
+                               {out.second.get(), STDERR_FILENO}}));
+  out.second.reset();
+  CollectedRun run;
+  char buf[4096];
+  while (true) {
+    auto n = read(out.first.get(), buf, sizeof buf);
+    if (!n || *n == 0) break;
+    if (run.output.size() < limit)
+      run.output.append(buf, std::min(static_cast<size_t>(*n), limit - run.output.size()));
+  }
+  MOAT_ASSIGN_OR_RETURN(run.status, waitpid(pid));
+  return run;
 }
 
 }  // namespace moat::sys

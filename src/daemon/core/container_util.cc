@@ -1,11 +1,8 @@
-#include <fcntl.h>
 #include <sys/random.h>
-#include <sys/wait.h>
 
 #include <ctime>
 
 #include "base/strings.h"
-#include "base/sys/fdio.h"
 #include "base/sys/fs.h"
 #include "base/sys/io.h"
 #include "base/sys/spawn.h"
@@ -66,24 +63,13 @@ Result<void> RunTool(const std::vector<std::string>& argv, const std::string& in
   MOAT_ASSIGN_OR_RETURN(auto in, sys::pipe2(0));
   MOAT_TRY(sys::WriteAll(in.second.get(), input));
   in.second.reset();
-  MOAT_ASSIGN_OR_RETURN(auto err, sys::pipe2(0));
-  MOAT_ASSIGN_OR_RETURN(UniqueFd devnull, sys::open("/dev/null", O_WRONLY | O_CLOEXEC));
-  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::Spawn(exec_path.empty() ? argv[0] : exec_path, argv,
-                                              {{in.first.get(), 0}, {devnull.get(), 1},
-                                               {err.second.get(), 2}}));
-  err.second.reset();
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    auto n = sys::read(err.first.get(), buf, sizeof buf);
-    if (!n || *n == 0) break;
-    if (text.size() < 64 * 1024) text.append(buf, *n);
-  }
-  MOAT_ASSIGN_OR_RETURN(int status, sys::waitpid(pid));
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
-  std::string msg(TrimWhitespace(text));
+  MOAT_ASSIGN_OR_RETURN(sys::CollectedRun run,
+                        sys::RunCollectingOutput(exec_path.empty() ? argv[0] : exec_path, argv,
+                                                 in.first.get(), false));
+  if (run.Succeeded()) return {};
+  std::string msg(TrimWhitespace(run.output));
   if (msg.rfind("moat: ", 0) == 0) msg.erase(0, 6);
-  if (msg.empty()) msg = StrFormat("%s exited with status %d", argv[0].c_str(), status);
+  if (msg.empty()) msg = StrFormat("%s exited with status %d", argv[0].c_str(), run.status);
   return Fail(ErrorKind::kInternal, "%s", msg.c_str());
 }
 

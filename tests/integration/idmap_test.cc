@@ -22,13 +22,6 @@
 namespace moat::testing {
 namespace {
 
-// True when this process is in the initial user namespace (its uid_map is the identity over
-// all ids).
-bool InInitialUserNamespace() {
-  return Words(ReadFileOrEmpty("/proc/self/uid_map")) ==
-         std::vector<std::string>{"0", "0", "4294967295"};
-}
-
 class IdmapTest : public RuntimeTest {
  protected:
   void SetUp() override {

@@ -32,12 +32,6 @@ namespace {
 
 constexpr uint32_t kRangeSize = 65536;
 
-// True when this process is in the initial user namespace.
-bool InInitialUserNamespace() {
-  return Words(ReadFileOrEmpty("/proc/self/uid_map")) ==
-         std::vector<std::string>{"0", "0", "4294967295"};
-}
-
 // The first executable `name` in the usual system directories ("" when none).
 std::string FindTool(const std::string& name) {
   for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {

@@ -89,6 +89,11 @@ std::vector<std::string> Words(const std::string& s) {
   return out;
 }
 
+bool InInitialUserNamespace() {
+  return Words(ReadFileOrEmpty("/proc/self/uid_map")) ==
+         std::vector<std::string>{"0", "0", "4294967295"};
+}
+
 ino_t InodeOf(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;

@@ -37,6 +37,9 @@ std::string Trim(const std::string& s);
 std::vector<std::string> Lines(const std::string& text);
 // The whitespace-separated words of `s`.
 std::vector<std::string> Words(const std::string& s);
+// True when this process is in the initial user namespace (its uid_map is the identity over
+// all ids).
+bool InInitialUserNamespace();
 // The inode of a path (following symlinks), 0 when it cannot be stat'ed.
 ino_t InodeOf(const std::string& path);
 // One "Key:\tvalue" field of /proc/<pid>/status (or of a text in that format).

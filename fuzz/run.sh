@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 done
 build=$(realpath -m "$build")
 all=(extract_layer image_json reference http_request url container_spec oci_spec dns_query
-     registry_auth)
+     registry_auth tar_split)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
 # Per-target libFuzzer options: dictionaries and input sizes.
@@ -44,6 +44,7 @@ declare -A extra=(
   [oci_spec]="-max_len=32768 -dict=$here/dict/json.dict"
   [dns_query]="-max_len=1024"
   [registry_auth]="-max_len=4096 -dict=$here/dict/json.dict"
+  [tar_split]="-max_len=8192"
 )
 
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/moat-ccache} CCACHE_BASEDIR=$top CCACHE_NOHASHDIR=1

@@ -151,6 +151,52 @@ Result<size_t> DecompressReader::Read(char* buf, size_t len) {
   return 0;
 }
 
+struct GzipWriter::State {
+  isal_zstream s;
+  std::string level_buf = std::string(ISAL_DEF_LVL1_DEFAULT, '\0');
+  std::string out = std::string(1 << 18, '\0');
+};
+
+GzipWriter::GzipWriter(Sink sink) : sink_(std::move(sink)), st_(std::make_unique<State>()) {
+  isal_zstream& s = st_->s;
+  isal_deflate_init(&s);
+  s.level = 1;
+  s.level_buf = reinterpret_cast<uint8_t*>(st_->level_buf.data());
+  s.level_buf_size = static_cast<uint32_t>(st_->level_buf.size());
+  s.gzip_flag = IGZIP_GZIP;
+  s.flush = NO_FLUSH;
+}
+
+GzipWriter::~GzipWriter() = default;
+
+Result<void> GzipWriter::Write(std::string_view data) {
+  // avail_in is 32 bits: big writes go in pieces.
+  while (data.size() > (1u << 30)) {
+    MOAT_TRY(Run(data.substr(0, 1u << 30), false));
+    data.remove_prefix(1u << 30);
+  }
+  return Run(data, false);
+}
+
+Result<void> GzipWriter::Finish() { return Run({}, true); }
+
+Result<void> GzipWriter::Run(std::string_view data, bool end) {
+  isal_zstream& s = st_->s;
+  s.end_of_stream = end ? 1 : 0;
+  s.next_in = reinterpret_cast<uint8_t*>(const_cast<char*>(data.data()));
+  s.avail_in = static_cast<uint32_t>(data.size());
+  for (;;) {
+    s.next_out = reinterpret_cast<uint8_t*>(st_->out.data());
+    s.avail_out = static_cast<uint32_t>(st_->out.size());
+    if (int rc = isal_deflate(&s); rc != COMP_OK)
+      return Fail(ErrorKind::kInternal, "gzip: isal_deflate %d", rc);
+    size_t n = st_->out.size() - s.avail_out;
+    if (n) MOAT_TRY(sink_({st_->out.data(), n}));
+    if (end ? s.internal_state.state == ZSTATE_END : s.avail_in == 0 && s.avail_out != 0)
+      return Ok();
+  }
+}
+
 std::string GzipCompress(const std::string& data) {
   isal_zstream s;
   isal_deflate_init(&s);

@@ -1,8 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 
@@ -45,6 +47,26 @@ class DecompressReader {
   uint64_t in_total_ = 0;
   std::unique_ptr<uint8_t[]> in_buf_;
   size_t in_pos_ = 0, in_len_ = 0;
+  struct State;
+  std::unique_ptr<State> st_;
+};
+
+// Streaming gzip compression (ISA-L, level 1) into a sink: push recompresses layers that were
+// stored without their blob. Not thread-safe.
+class GzipWriter {
+ public:
+  using Sink = std::function<Result<void>(std::string_view)>;
+  explicit GzipWriter(Sink sink);
+  ~GzipWriter();
+  GzipWriter(const GzipWriter&) = delete;
+  GzipWriter& operator=(const GzipWriter&) = delete;
+  Result<void> Write(std::string_view data);
+  // Ends the gzip stream; nothing may be written afterwards.
+  Result<void> Finish();
+
+ private:
+  Result<void> Run(std::string_view data, bool end);
+  Sink sink_;
   struct State;
   std::unique_ptr<State> st_;
 };

@@ -54,8 +54,9 @@ struct LayerJob {
   std::string parent_chain;
   bool present = false;      // layer and blob already in the store
   std::string staged_blob;   // under the pull's temp dir
-  std::string staged_layer;  // dir with diff/ and meta.json
+  std::string staged_layer;  // dir with diff/, meta.json and maybe tar-split
   int64_t size = 0;          // extracted bytes
+  bool tar_split = false;    // staged_layer has a tar-split record: the blob is not kept
   std::optional<Error> error;
 };
 
@@ -75,6 +76,10 @@ Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::st
   MOAT_TRY(sys::mkdirat(AT_FDCWD, job->staged_layer + "/diff", 0755));
   MOAT_ASSIGN_OR_RETURN(UniqueFd dir,
                         sys::open(job->staged_layer + "/diff", O_RDONLY | O_DIRECTORY));
+  std::string split = job->staged_layer + "/" + kTarSplitFile;
+  MOAT_ASSIGN_OR_RETURN(UniqueFd split_fd, sys::open(split, O_WRONLY | O_CREAT | O_EXCL, 0600));
+  // The blob is written as it arrives: a layer without a tar-split record (rare) keeps it. When
+  // the record is written, the file is removed before the store's write-back reaches it.
   MOAT_ASSIGN_OR_RETURN(UniqueFd file,
                         sys::open(job->staged_blob, O_WRONLY | O_CREAT | O_EXCL, 0600));
   // A socket rather than a pipe: a send to an extractor that already quit gives EPIPE, never
@@ -82,9 +87,9 @@ Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::st
   MOAT_ASSIGN_OR_RETURN(auto sp, sys::socketpair(SOCK_STREAM));
   UniqueFd to_extractor = std::move(sp.first);
   UniqueFd extractor_in = std::move(sp.second);
-  Result<std::pair<std::string, int64_t>> extracted =
-      Fail(ErrorKind::kInternal, "moat-extract did not run");
-  std::thread extractor([&] { extracted = im.ExtractFds(extractor_in.get(), dir.get(), {}); });
+  Result<ExtractReply> extracted = Fail(ErrorKind::kInternal, "moat-extract did not run");
+  std::thread extractor(
+      [&] { extracted = im.ExtractFds(extractor_in.get(), dir.get(), {}, split_fd.get()); });
   bool extractor_gone = false;
   int64_t next_report = 0;
   auto fetched = client.FetchBlob(
@@ -118,11 +123,18 @@ Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::st
     e.Prefix("layer " + job->desc.digest);
     return Fail(std::move(e));
   }
-  if (extracted->first != job->diff_id)
+  if (extracted->diff_id != job->diff_id)
     return Fail(ErrorKind::kInvalidArgument, "layer %s: diff id %s does not match the config's %s",
-                job->desc.digest.c_str(), extracted->first.c_str(), job->diff_id.c_str());
+                job->desc.digest.c_str(), extracted->diff_id.c_str(), job->diff_id.c_str());
   progress->Emit(id, "Extracting", job->desc.size, job->desc.size);
-  job->size = extracted->second;
+  job->size = extracted->size;
+  job->tar_split = extracted->tar_split;
+  if (job->tar_split) {
+    file.reset();
+    MOAT_TRY(sys::unlinkat(AT_FDCWD, job->staged_blob, 0));
+  } else {
+    MOAT_TRY(sys::unlinkat(AT_FDCWD, split, 0));
+  }
   LayerMeta m{job->diff_id, job->chain_id, job->parent_chain, job->size};
   MOAT_TRY(sys::WriteFileAtomic(job->staged_layer + "/meta.json", LayerMetaJson(m), 0600));
   progress->Emit(id, "Pull complete");
@@ -217,7 +229,7 @@ Result<Image> Store::Pull(const Reference& ref, const PullOptions& options,
     parent = j.chain_id;
     std::string hex = j.desc.digest.substr(7);
     j.present = access((im.LayerDir(j.chain_id) + "/meta.json").c_str(), F_OK) == 0 &&
-                access(im.Blob(hex).c_str(), F_OK) == 0;
+                (im.HasTarSplit(j.chain_id) || access(im.Blob(hex).c_str(), F_OK) == 0);
     progress.Emit(hex.substr(0, 12), j.present ? "Already exists" : "Pulling fs layer");
   }
 
@@ -249,17 +261,27 @@ Result<Image> Store::Pull(const Reference& ref, const PullOptions& options,
   // is what makes the image exist).
   std::lock_guard wlock(im.write_mu);
   // Written back by the store's flusher, not here (StoreOptions::sync_delay_ms): listed first.
+  // The same layer may be in place already (another pull or load meanwhile, or an older store's
+  // layer without a tar-split record): then it is used, given this pull's record if it has none.
+  for (auto& j : jobs) {
+    if (j.present || !j.tar_split || access(im.LayerDir(j.chain_id).c_str(), F_OK) != 0 ||
+        im.HasTarSplit(j.chain_id))
+      continue;
+    MOAT_TRY(sys::renameat(AT_FDCWD, j.staged_layer + "/" + kTarSplitFile, AT_FDCWD,
+                           im.LayerDir(j.chain_id) + "/" + kTarSplitFile));
+  }
   std::vector<std::string> unsynced;
-  for (auto& j : jobs)
-    if (!j.present)
-      unsynced.insert(unsynced.end(),
-                      {"blob " + j.desc.digest.substr(7), "layer " + j.chain_id.substr(7)});
+  for (auto& j : jobs) {
+    if (j.present) continue;
+    unsynced.push_back("layer " + j.chain_id.substr(7));
+    if (!j.tar_split) unsynced.push_back("blob " + j.desc.digest.substr(7));
+  }
   if (!unsynced.empty()) MOAT_TRY(im.MarkUnsynced(unsynced));
   std::vector<LayerRecord> layers;
   for (auto& j : jobs) {
     std::string hex = j.desc.digest.substr(7);
     if (!j.present) {
-      if (access(im.Blob(hex).c_str(), F_OK) != 0)
+      if (!j.tar_split && access(im.Blob(hex).c_str(), F_OK) != 0)
         MOAT_TRY(sys::renameat(AT_FDCWD, j.staged_blob, AT_FDCWD, im.Blob(hex)));
       if (access(im.LayerDir(j.chain_id).c_str(), F_OK) != 0)
         MOAT_TRY(sys::renameat(AT_FDCWD, j.staged_layer, AT_FDCWD, im.LayerDir(j.chain_id)));

@@ -2,12 +2,16 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 
+#include "base/defer.h"
 #include "base/strings.h"
 #include "base/sys/fileops.h"
 #include "base/sys/fs.h"
+#include "image/decompress.h"
 #include "image/digest.h"
 #include "image/records.h"
 #include "image/registry/client.h"
@@ -61,14 +65,23 @@ Result<std::string> Store::Push(const Reference& ref, const RegistryAuth& auth,
     return Fail(ErrorKind::kInvalidArgument, "manifest %s names config %s, not the image's %s",
                 rec.manifest_digest.c_str(), m.config.digest.c_str(), id.c_str());
 
+  if (m.layers.size() != rec.layers.size())
+    return Fail(ErrorKind::kInvalidArgument, "manifest %s has %zu layers, the image %zu",
+                rec.manifest_digest.c_str(), m.layers.size(), rec.layers.size());
+
   registry::Client client(ClientOptionsFor(loc.host, im.opts, auth));
   emit("", "The push refers to repository [" + loc.host + "/" + loc.repository + "]");
-  std::vector<Descriptor> blobs = m.layers;
-  blobs.push_back(m.config);
-  for (const auto& d : blobs) {
+  MOAT_ASSIGN_OR_RETURN(std::string tmp, MakeTempDir(im.Tmp(), "push"));
+  auto cleanup = Defer([&] { (void)sys::RemoveAll(tmp); });
+  bool docker_types = m.media_type == "application/vnd.docker.distribution.manifest.v2+json";
+  std::vector<Descriptor> pushed_layers = m.layers;
+  bool changed = false;
+  // The layers, then the config (index m.layers.size()).
+  for (size_t i = 0; i <= m.layers.size(); ++i) {
+    bool is_config = i == m.layers.size();
+    const Descriptor& d = is_config ? m.config : m.layers[i];
     MOAT_ASSIGN_OR_RETURN(std::string hex, DigestHex(d.digest));
     std::string sid = hex.substr(0, 12);
-    bool is_config = d.digest == m.config.digest;
     if (!is_config) emit(sid, "Preparing");
     MOAT_ASSIGN_OR_RETURN(bool exists, client.BlobExists(loc.repository, d.digest));
     if (exists) {
@@ -84,19 +97,71 @@ Result<std::string> Store::Push(const Reference& ref, const RegistryAuth& auth,
       }
     }
     if (mounted) continue;
-    MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::open(im.Blob(hex), O_RDONLY));
+    std::string path = im.Blob(hex);
+    Descriptor up = d;
+    if (!is_config && access(path.c_str(), F_OK) != 0) {
+      // No blob kept: the layer's tar is rebuilt from its tree, and sent as the manifest has it
+      // when that is uncompressed, else gzip'd afresh (a new digest, so a new manifest).
+      const LayerRecord& l = rec.layers[i];
+      if (!im.HasTarSplit(l.chain_id))
+        return Fail(ErrorKind::kNotFound, "layer %s: neither its blob nor a tar-split record",
+                    d.digest.c_str());
+      bool compress = d.digest != l.diff_id;
+      path = tmp + "/layer-" + std::to_string(i);
+      MOAT_ASSIGN_OR_RETURN(UniqueFd out, sys::open(path, O_WRONLY | O_CREAT | O_EXCL, 0600));
+      Sha256 sha;
+      int64_t size = 0;
+      auto to_file = [&](std::string_view data) -> Result<void> {
+        sha.Update(data);
+        size += static_cast<int64_t>(data.size());
+        return sys::WriteAll(out.get(), data);
+      };
+      emit(sid, compress ? "Compressing" : "Preparing");
+      if (compress) {
+        GzipWriter gz(to_file);
+        MOAT_TRY(im.LayerTar(l.chain_id, l.diff_id, [&](std::string_view data) {
+          return gz.Write(data);
+        }));
+        MOAT_TRY(gz.Finish());
+        up.media_type = docker_types ? "application/vnd.docker.image.rootfs.diff.tar.gzip"
+                                     : "application/vnd.oci.image.layer.v1.tar+gzip";
+      } else {
+        MOAT_TRY(im.LayerTar(l.chain_id, l.diff_id, to_file));
+      }
+      up.digest = "sha256:" + sha.HexDigest();
+      up.size = size;
+      if (up.digest != d.digest) {
+        changed = true;
+        pushed_layers[i] = up;
+        sid = up.digest.substr(7, 12);
+        MOAT_ASSIGN_OR_RETURN(bool there, client.BlobExists(loc.repository, up.digest));
+        if (there) {
+          emit(sid, "Layer already exists");
+          continue;
+        }
+      }
+    }
+    MOAT_ASSIGN_OR_RETURN(UniqueFd fd, sys::open(path, O_RDONLY));
     MOAT_ASSIGN_OR_RETURN(struct stat st, sys::fstat(fd.get()));
-    if (st.st_size != d.size)
+    if (st.st_size != up.size)
       return Fail(ErrorKind::kInvalidArgument, "blob %s is %lld bytes, the manifest says %lld",
-                  d.digest.c_str(), static_cast<long long>(st.st_size),
-                  static_cast<long long>(d.size));
-    MOAT_TRY(client.UploadBlob(loc.repository, d.digest, fd.get(), st.st_size, kUploadChunkBytes,
+                  up.digest.c_str(), static_cast<long long>(st.st_size),
+                  static_cast<long long>(up.size));
+    MOAT_TRY(client.UploadBlob(loc.repository, up.digest, fd.get(), st.st_size, kUploadChunkBytes,
                                [&](int64_t cur) {
                                  if (!is_config) emit(sid, "Pushing", cur, st.st_size);
                                }));
     if (!is_config) emit(sid, "Pushed");
   }
-  std::string reference = ref.tag.empty() ? rec.manifest_digest : ref.tag;
+  if (changed) {
+    MOAT_ASSIGN_OR_RETURN(manifest_json, ReplaceManifestLayers(manifest_json, pushed_layers));
+  }
+  // A manifest made for this push has no tag-independent digest to push by.
+  std::string reference = ref.tag.empty() && !changed ? rec.manifest_digest : ref.tag;
+  if (reference.empty())
+    return Fail(ErrorKind::kInvalidArgument,
+                "image %s: its layers were recompressed, so it can only be pushed by tag",
+                ShortId(id).c_str());
   MOAT_ASSIGN_OR_RETURN(std::string digest,
                         client.PutManifest(loc.repository, reference, m.media_type, manifest_json));
   emit("", StrFormat("%s: digest: %s size: %zu", reference.c_str(), digest.c_str(),

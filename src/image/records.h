@@ -80,8 +80,14 @@ Result<std::map<std::string, std::string>> ParseRepositories(const std::string& 
 std::string RepositoriesJson(const std::map<std::string, std::string>& repos);
 std::string LayerMetaJson(const LayerMeta& m);
 Result<LayerMeta> ParseLayerMeta(const std::string& json);
-// moat-extract's result line: diff id and size, or its error as kInvalidArgument.
-Result<std::pair<std::string, int64_t>> ParseExtractReply(const std::string& line);
+// moat-extract's result line, or its error as kInvalidArgument.
+struct ExtractReply {
+  std::string diff_id;
+  int64_t size = 0;
+  bool tar_split = false;     // the tar-split record was written (moat-extract --tar-split)
+  std::string tar_split_why;  // if not, why (empty without --tar-split)
+};
+Result<ExtractReply> ParseExtractReply(const std::string& line);
 
 // Save: docker-archive manifest.json and "repositories", OCI manifest and index.
 std::string DockerManifestJson(const std::vector<DockerManifestEntry>& entries);
@@ -121,6 +127,11 @@ struct ImageManifest {
 // (plain, gzip or zstd; Docker or OCI media types). kInvalidArgument naming the offending
 // descriptor; kUnsupported for foreign (non-distributable) layers.
 Result<ImageManifest> ParseImageManifest(const std::string& json, const std::string& content_type);
+// The manifest `json` with the mediaType, digest and size of each layer descriptor replaced by
+// those of `layers` (as many as it has); every other member is kept (push of recompressed
+// layers). kInvalidArgument if it is not such a manifest.
+Result<std::string> ReplaceManifestLayers(const std::string& json,
+                                          const std::vector<Descriptor>& layers);
 // Parses a manifest list / OCI index: its entries (with platform os/architecture/variant).
 Result<std::vector<Descriptor>> ParseManifestIndex(const std::string& json);
 // Chooses the entry of an index for os/architecture/variant: an entry with another variant

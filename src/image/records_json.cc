@@ -258,13 +258,18 @@ Result<LayerMeta> ParseLayerMeta(const std::string& text) {
   });
 }
 
-Result<std::pair<std::string, int64_t>> ParseExtractReply(const std::string& line) {
-  auto r = Guard("extractor reply", [&]() -> std::pair<std::string, int64_t> {
+Result<ExtractReply> ParseExtractReply(const std::string& line) {
+  auto r = Guard("extractor reply", [&]() -> ExtractReply {
     json j = json::parse(line);
-    if (j.contains("error")) return {"", -1};
-    return {j.at("diff_id").get<std::string>(), j.at("size").get<int64_t>()};
+    if (j.contains("error")) return ExtractReply{"", -1, false, ""};
+    ExtractReply x;
+    x.diff_id = j.at("diff_id").get<std::string>();
+    x.size = j.at("size").get<int64_t>();
+    x.tar_split = j.value("tar_split", false);
+    x.tar_split_why = j.value("tar_split_why", std::string());
+    return x;
   });
-  if (r && r->second < 0) {
+  if (r && r->size < 0) {
     std::string msg = Guard("extractor reply", [&] {
                         return json::parse(line).at("error").get<std::string>();
                       }).value_or(std::string("unknown"));
@@ -539,6 +544,23 @@ Result<ManifestKind> ClassifyManifest(const std::string& text, const std::string
     return Fail(ErrorKind::kUnsupported, "Docker image manifest schema 1 (%s) is not supported",
                 mt.c_str());
   return Fail(ErrorKind::kInvalidArgument, "unsupported manifest media type %s", mt.c_str());
+}
+
+Result<std::string> ReplaceManifestLayers(const std::string& text,
+                                          const std::vector<Descriptor>& layers) {
+  return Guard("image manifest", [&] {
+    json j = json::parse(text);
+    json& arr = j.at("layers");
+    if (!arr.is_array() || arr.size() != layers.size())
+      throw std::runtime_error("the manifest does not have " + std::to_string(layers.size()) +
+                               " layers");
+    for (size_t i = 0; i < layers.size(); ++i) {
+      arr[i]["mediaType"] = layers[i].media_type;
+      arr[i]["digest"] = layers[i].digest;
+      arr[i]["size"] = layers[i].size;
+    }
+    return Dump(j);
+  });
 }
 
 Result<ImageManifest> ParseImageManifest(const std::string& text, const std::string& content_type) {

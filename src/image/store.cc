@@ -26,6 +26,7 @@
 #include "image/digest.h"
 #include "image/records.h"
 #include "image/store_impl.h"
+#include "image/tar_split.h"
 #include "base/sys/fdio.h"
 #include "base/sys/fileops.h"
 #include "base/sys/io.h"
@@ -106,7 +107,8 @@ struct Spooled {
   std::string path;  // under the temp dir
   std::string hex;
   uint64_t size = 0;
-  std::optional<ExtractedLayer> extracted;
+  // Taken (once) by the commit of the layer: mutable in an otherwise read-only archive index.
+  mutable std::optional<ExtractedLayer> extracted;
 };
 
 }  // namespace
@@ -310,7 +312,8 @@ void Store::Impl::DropIncompleteImages() {
   std::vector<std::string> doomed;
   for (const auto& [id, rec] : records) {
     for (const auto& l : rec.layers) {
-      if (access(Blob(l.blob_digest.substr(7)).c_str(), F_OK) != 0 ||
+      // A layer needs its blob unless it has a tar-split record.
+      if ((access(Blob(l.blob_digest.substr(7)).c_str(), F_OK) != 0 && !HasTarSplit(l.chain_id)) ||
           access((LayerDir(l.chain_id) + "/meta.json").c_str(), F_OK) != 0) {
         doomed.push_back(id);
         break;
@@ -401,15 +404,20 @@ Result<void> Store::Impl::StoreBlobData(const std::string& data, std::string* he
   return Ok();
 }
 
-Result<std::pair<std::string, int64_t>> Store::Impl::Extract(const std::string& blob_path,
-                                                             const std::string& target_dir) {
+Result<ExtractReply> Store::Impl::ExtractLayerDir(const std::string& blob_path,
+                                                  const std::string& layer_dir) {
   MOAT_ASSIGN_OR_RETURN(UniqueFd in, sys::open(blob_path, O_RDONLY));
-  MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::open(target_dir, O_RDONLY | O_DIRECTORY));
-  return ExtractFds(in.get(), dir.get(), {});
+  MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::open(layer_dir + "/diff", O_RDONLY | O_DIRECTORY));
+  std::string split = layer_dir + "/" + kTarSplitFile;
+  MOAT_ASSIGN_OR_RETURN(UniqueFd out, sys::open(split, O_WRONLY | O_CREAT | O_EXCL, 0600));
+  MOAT_ASSIGN_OR_RETURN(ExtractReply r, ExtractFds(in.get(), dir.get(), {}, out.get()));
+  if (!r.tar_split) MOAT_TRY(sys::unlinkat(AT_FDCWD, split, 0));
+  return r;
 }
 
-Result<std::pair<std::string, int64_t>> Store::Impl::ExtractFds(
-    int in_fd, int dir_fd, const std::vector<std::string>& extra_args) {
+Result<ExtractReply> Store::Impl::ExtractFds(int in_fd, int dir_fd,
+                                             const std::vector<std::string>& extra_args,
+                                             int tar_split_fd) {
   MOAT_ASSIGN_OR_RETURN(auto pipe, sys::pipe2(0));
   std::vector<std::string> argv = {
       "moat-extract",
@@ -423,9 +431,12 @@ Result<std::pair<std::string, int64_t>> Store::Impl::ExtractFds(
   }
   for (const auto& a : extra_args)
     if (std::find(argv.begin(), argv.end(), a) == argv.end()) argv.push_back(a);
-  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::Spawn(extractor, argv,
-                                              {{in_fd, 0}, {pipe.second.get(), 1},
-                                               {dir_fd, 3}}));
+  std::vector<std::pair<int, int>> fds = {{in_fd, 0}, {pipe.second.get(), 1}, {dir_fd, 3}};
+  if (tar_split_fd >= 0) {
+    argv.push_back("--tar-split");
+    fds.push_back({tar_split_fd, 4});
+  }
+  MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::Spawn(extractor, argv, fds));
   pipe.second.reset();
   std::string reply;
   char buf[4096];
@@ -444,10 +455,33 @@ Result<std::pair<std::string, int64_t>> Store::Impl::ExtractFds(
   auto r = ParseExtractReply(reply);
   if (r && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
     return Fail(ErrorKind::kInternal, "moat-extract failed with status %d", status);
+  if (r && tar_split_fd >= 0 && !r->tar_split)
+    MOAT_LOG(kInfo, "image store: layer %s has no tar-split record (%s): its blob is kept",
+             r->diff_id.c_str(), r->tar_split_why.c_str());
   return r;
 }
 
-Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_hex,
+bool Store::Impl::HasTarSplit(const std::string& chain_id) const {
+  return access((LayerDir(chain_id) + "/" + kTarSplitFile).c_str(), F_OK) == 0;
+}
+
+Result<int64_t> Store::Impl::LayerTarSize(const std::string& chain_id) const {
+  MOAT_ASSIGN_OR_RETURN(UniqueFd fd,
+                        sys::open(LayerDir(chain_id) + "/" + kTarSplitFile, O_RDONLY | O_CLOEXEC));
+  MOAT_ASSIGN_OR_RETURN(TarSplitInfo info, ReadTarSplitInfo(fd.get()));
+  return static_cast<int64_t>(info.tar_bytes);
+}
+
+Result<void> Store::Impl::LayerTar(const std::string& chain_id, const std::string& diff_id,
+                                   const std::function<Result<void>(std::string_view)>& sink) const {
+  std::string dir = LayerDir(chain_id);
+  MOAT_ASSIGN_OR_RETURN(UniqueFd split, sys::open(dir + "/" + kTarSplitFile, O_RDONLY | O_CLOEXEC));
+  MOAT_ASSIGN_OR_RETURN(UniqueFd tree, sys::open(dir + "/diff", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return AssembleTar(split.get(), tree.get(), diff_id, sink).Context("layer %s", diff_id.c_str());
+}
+
+Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_src,
+                                             const std::string& blob_hex,
                                              const std::string& diff_id,
                                              const std::string& parent_chain,
                                              const ExtractedLayer* pre) {
@@ -456,22 +490,33 @@ Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_hex,
   lr.diff_id = diff_id;
   lr.chain_id = parent_chain.empty() ? diff_id
                                      : "sha256:" + Sha256Hex(parent_chain + " " + diff_id);
-  MOAT_ASSIGN_OR_RETURN(Compression c, DetectFile(Blob(blob_hex)));
+  MOAT_ASSIGN_OR_RETURN(Compression c, DetectFile(blob_src));
   lr.media_type = MediaTypeFor(c);
   struct stat st;
-  if (stat(Blob(blob_hex).c_str(), &st) == 0) lr.blob_size = st.st_size;
+  if (stat(blob_src.c_str(), &st) == 0) lr.blob_size = st.st_size;
   std::string final_dir = LayerDir(lr.chain_id);
+  // The blob is kept only for a layer that cannot be rebuilt from its tree.
+  auto keep_blob = [&]() -> Result<void> {
+    if (HasTarSplit(lr.chain_id)) return Ok();
+    return StoreBlob(blob_src, blob_hex, /*move=*/false, /*hashed=*/true);
+  };
   auto meta = sys::ReadFile(final_dir + "/meta.json");
   if (meta) {  // shared with another image: stored once
+    // A layer of an older store may lack the record this extraction made: it gets it.
+    if (pre && pre->tar_split && !HasTarSplit(lr.chain_id))
+      MOAT_TRY(sys::renameat(AT_FDCWD, pre->dir + "/" + kTarSplitFile, AT_FDCWD,
+                             final_dir + "/" + kTarSplitFile));
+    if (pre) (void)sys::RemoveAll(pre->dir);
     MOAT_ASSIGN_OR_RETURN(LayerMeta m, ParseLayerMeta(*meta));
     lr.size = m.size;
+    MOAT_TRY(keep_blob());
     return lr;
   }
   std::string tmp;
-  Result<std::pair<std::string, int64_t>> got = Fail(ErrorKind::kInternal, "not extracted");
+  Result<ExtractReply> got = Fail(ErrorKind::kInternal, "not extracted");
   if (pre) {
     tmp = pre->dir;
-    got = std::make_pair(pre->diff_id, pre->size);
+    got = ExtractReply{pre->diff_id, pre->size, pre->tar_split, ""};
   } else {
     MOAT_ASSIGN_OR_RETURN(tmp, MakeTempDir(Tmp(), "layer"));
   }
@@ -481,7 +526,7 @@ Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_hex,
       cleanup();
       return Fail(std::move(r).error());
     }
-    got = Extract(Blob(blob_hex), tmp + "/diff");
+    got = ExtractLayerDir(blob_src, tmp);
   }
   if (!got) {
     cleanup();
@@ -489,13 +534,13 @@ Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_hex,
     e.Prefix("layer sha256:" + blob_hex);
     return Fail(std::move(e));
   }
-  if (got->first != diff_id) {
+  if (got->diff_id != diff_id) {
     cleanup();
     return Fail(ErrorKind::kInvalidArgument,
                 "layer sha256:%s: diff id %s does not match the config's %s", blob_hex.c_str(),
-                got->first.c_str(), diff_id.c_str());
+                got->diff_id.c_str(), diff_id.c_str());
   }
-  lr.size = got->second;
+  lr.size = got->size;
   LayerMeta m{diff_id, lr.chain_id, parent_chain, lr.size};
   if (auto r = sys::WriteFileAtomic(tmp + "/meta.json", LayerMetaJson(m), 0600); !r) {
     cleanup();
@@ -509,6 +554,7 @@ Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_hex,
     cleanup();
     return Fail(std::move(r).error());
   }
+  MOAT_TRY(keep_blob());
   return lr;
 }
 
@@ -617,12 +663,13 @@ class Speculation {
     sp->dir_ = *dir;
     if (!sys::mkdirat(AT_FDCWD, sp->dir_ + "/diff", 0755)) return nullptr;
     auto dfd = sys::open(sp->dir_ + "/diff", O_RDONLY | O_DIRECTORY);
+    auto split = sys::open(sp->dir_ + "/" + kTarSplitFile, O_WRONLY | O_CREAT | O_EXCL, 0600);
     auto pair = sys::socketpair(SOCK_STREAM);
-    if (!dfd || !pair) return nullptr;
+    if (!dfd || !split || !pair) return nullptr;
     sp->to_ = std::move(pair->first);
     sp->thread_ = std::thread([&im, raw = sp.get(), in = std::move(pair->second),
-                               d = std::move(*dfd)]() mutable {
-      raw->result_ = im.ExtractFds(in.get(), d.get(), {});
+                               d = std::move(*dfd), out = std::move(*split)]() mutable {
+      raw->result_ = im.ExtractFds(in.get(), d.get(), {}, out.get());
     });
     return sp;
   }
@@ -640,7 +687,11 @@ class Speculation {
     to_.reset();
     if (thread_.joinable()) thread_.join();
     if (dir_.empty() || !result_) return std::nullopt;
-    ExtractedLayer e{std::exchange(dir_, ""), result_->first, result_->second};
+    if (!result_->tar_split &&
+        !sys::unlinkat(AT_FDCWD, dir_ + "/" + kTarSplitFile, 0))
+      return std::nullopt;
+    ExtractedLayer e{std::exchange(dir_, ""), result_->diff_id, result_->size,
+                     result_->tar_split};
     return e;
   }
 
@@ -649,7 +700,7 @@ class Speculation {
   std::string dir_;
   UniqueFd to_;
   std::thread thread_;
-  Result<std::pair<std::string, int64_t>> result_ = Fail(ErrorKind::kInternal, "not run");
+  Result<ExtractReply> result_ = Fail(ErrorKind::kInternal, "not run");
 };
 
 Result<Archive> SpoolArchive(Store::Impl& im, int fd, const std::string& dir) {
@@ -851,10 +902,13 @@ Result<LoadResult> Store::Load(int fd, const std::function<void(const std::strin
       if (!l) return Fail(ErrorKind::kInvalidArgument, "layer %s missing from the archive",
                           p.layer_names[i].c_str());
       if (progress) progress(StrFormat("Loading layer %.12s", l->hex.c_str()));
-      MOAT_TRY(im.StoreBlob(l->path, l->hex, /*move=*/false, /*hashed=*/true));
-      const ExtractedLayer* pre =
-          l->extracted && l->extracted->diff_id == pc.diff_ids[i] ? &*l->extracted : nullptr;
-      MOAT_ASSIGN_OR_RETURN(LayerRecord lr, im.CommitLayer(l->hex, pc.diff_ids[i], parent, pre));
+      // A speculation is used once (CommitLayer consumes its dir); a layer named twice is
+      // shared by then.
+      std::optional<ExtractedLayer> pre;
+      if (l->extracted && l->extracted->diff_id == pc.diff_ids[i])
+        pre = std::exchange(l->extracted, std::nullopt);
+      MOAT_ASSIGN_OR_RETURN(LayerRecord lr, im.CommitLayer(l->path, l->hex, pc.diff_ids[i],
+                                                           parent, pre ? &*pre : nullptr));
       parent = lr.chain_id;
       manifest.layers.push_back(Desc(lr.media_type, lr.blob_digest, lr.blob_size));
       layers.push_back(lr);
@@ -900,11 +954,11 @@ Result<Image> Store::Import(int fd, const std::optional<Reference>& tag,
   }
   std::string hex = sha.HexDigest();
   std::lock_guard wlock(im.write_mu);
-  MOAT_TRY(im.StoreBlob(spool, hex, /*move=*/true, /*hashed=*/true));
-  // The diff id is only known after extraction: extract to a scratch dir first.
-  MOAT_ASSIGN_OR_RETURN(std::string scratch, MakeTempDir(im.Tmp(), "probe"));
-  auto probe = im.Extract(im.Blob(hex), scratch);
-  (void)sys::RemoveAll(scratch);
+  // The diff id is only known after extraction: extract into a staging dir, which CommitLayer
+  // then moves into place.
+  MOAT_ASSIGN_OR_RETURN(std::string staged, MakeTempDir(tmp, "layer"));
+  MOAT_TRY(sys::mkdirat(AT_FDCWD, staged + "/diff", 0755));
+  auto probe = im.ExtractLayerDir(spool, staged);
   if (!probe) {
     Error e = std::move(probe).error();
     e.Prefix("import");
@@ -912,10 +966,11 @@ Result<Image> Store::Import(int fd, const std::optional<Reference>& tag,
   }
   int64_t created = options.created ? *options.created : time(nullptr);
   MOAT_ASSIGN_OR_RETURN(std::string config_json,
-                        ImportConfigJson(probe->first, options, created,
+                        ImportConfigJson(probe->diff_id, options, created,
                                          options.architecture.empty() ? HostArch()
                                                                       : options.architecture));
-  MOAT_ASSIGN_OR_RETURN(LayerRecord lr, im.CommitLayer(hex, probe->first, ""));
+  ExtractedLayer pre{staged, probe->diff_id, probe->size, probe->tar_split};
+  MOAT_ASSIGN_OR_RETURN(LayerRecord lr, im.CommitLayer(spool, hex, probe->diff_id, "", &pre));
   OciManifest manifest;
   manifest.config = Desc(kMtConfig, "sha256:" + Sha256Hex(config_json),
                          static_cast<int64_t>(config_json.size()));
@@ -966,12 +1021,11 @@ Result<Image> Store::CommitImage(const std::string& parent_id, int layer_fd,
     layers = it->second.layers;
     parent_config = im.configs.at(parent_id);
   }
-  MOAT_TRY(im.StoreBlob(spool, hex, /*move=*/true, /*hashed=*/true));
   int64_t created = options.created ? *options.created : time(nullptr);
   MOAT_ASSIGN_OR_RETURN(std::string config_json,
                         CommitConfigJson(parent_config, diff_id, options, created));
   std::string parent_chain = layers.empty() ? "" : layers.back().chain_id;
-  MOAT_ASSIGN_OR_RETURN(LayerRecord lr, im.CommitLayer(hex, diff_id, parent_chain));
+  MOAT_ASSIGN_OR_RETURN(LayerRecord lr, im.CommitLayer(spool, hex, diff_id, parent_chain));
   layers.push_back(lr);
   OciManifest manifest;
   manifest.config = Desc(kMtConfig, "sha256:" + Sha256Hex(config_json),
@@ -1178,12 +1232,20 @@ Result<void> Store::Save(const std::vector<std::string>& names, int fd) {
   std::vector<DockerManifestEntry> entries;
   std::map<std::string, std::map<std::string, std::string>> repositories;
   std::vector<Descriptor> index;
-  std::set<std::string> blobs;  // hex
-  // Held for the whole write: blobs must not be collected while they are being saved.
+  std::set<std::string> blobs;  // hex of stored blobs
+  // Layers without a blob, rebuilt from their tar-split record: diff id hex -> layer.
+  struct Rebuilt {
+    std::string chain_id, diff_id;
+    int64_t size = 0;
+  };
+  std::map<std::string, Rebuilt> rebuilt;
+  std::map<std::string, std::string> generated;  // hex -> manifest JSON written for the save
+  // Held for the whole write: blobs and layers must not be collected while they are saved.
   std::lock_guard wlock(im.write_mu);
   {
     std::shared_lock lock(im.mu);
-    std::map<std::string, size_t> entry_of;  // id -> entries index
+    std::map<std::string, size_t> entry_of;            // id -> entries index
+    std::map<std::string, Descriptor> manifest_of;     // id -> the manifest saved for it
     for (const auto& n : names) {
       MOAT_ASSIGN_OR_RETURN(std::string id, im.ResolveId(n));
       const ImageRecord& r = im.records.at(id);
@@ -1194,26 +1256,51 @@ Result<void> Store::Save(const std::vector<std::string>& names, int fd) {
         DockerManifestEntry e;
         e.config = "blobs/sha256/" + id.substr(7);
         blobs.insert(id.substr(7));
+        // The stored manifest describes the blobs as loaded or pulled; a layer whose blob was
+        // not kept is saved uncompressed (its digest is its diff id), under a manifest made for
+        // this archive, as Docker's save does.
+        OciManifest made;
+        made.config = Desc(kMtConfig, id, static_cast<int64_t>(im.configs.at(id).size()));
+        bool changed = false;
         for (const auto& l : r.layers) {
-          e.layers.push_back("blobs/sha256/" + l.blob_digest.substr(7));
-          blobs.insert(l.blob_digest.substr(7));
+          std::string hex = l.blob_digest.substr(7);
+          if (access(im.Blob(hex).c_str(), F_OK) == 0) {
+            e.layers.push_back("blobs/sha256/" + hex);
+            blobs.insert(hex);
+            made.layers.push_back(Desc(l.media_type, l.blob_digest, l.blob_size));
+            continue;
+          }
+          MOAT_ASSIGN_OR_RETURN(int64_t size, im.LayerTarSize(l.chain_id).Context(
+                                                  "layer %s", l.diff_id.c_str()));
+          std::string dhex = l.diff_id.substr(7);
+          rebuilt[dhex] = Rebuilt{l.chain_id, l.diff_id, size};
+          e.layers.push_back("blobs/sha256/" + dhex);
+          made.layers.push_back(Desc(kMtTar, l.diff_id, size));
+          changed = true;
         }
+        Descriptor md;
+        if (changed) {
+          std::string json = OciManifestJson(made);
+          std::string mhex = Sha256Hex(json);
+          md = Desc(kMtManifest, "sha256:" + mhex, static_cast<int64_t>(json.size()));
+          generated[mhex] = std::move(json);
+        } else {
+          std::string mhex = r.manifest_digest.substr(7);
+          blobs.insert(mhex);
+          struct stat st;
+          int64_t msize = stat(im.Blob(mhex).c_str(), &st) == 0 ? st.st_size : 0;
+          md = Desc(kMtManifest, r.manifest_digest, msize);
+        }
+        manifest_of[id] = md;
         entry_of[id] = entries.size();
         entries.push_back(e);
-        std::string mhex = r.manifest_digest.substr(7);
-        blobs.insert(mhex);
-        struct stat st;
-        int64_t msize = stat(im.Blob(mhex).c_str(), &st) == 0 ? st.st_size : 0;
-        if (tag.empty()) index.push_back(Desc(kMtManifest, r.manifest_digest, msize));
+        if (tag.empty()) index.push_back(md);
       }
       if (!tag.empty()) {
         entries[entry_of[id]].repo_tags.push_back(tag);
         size_t colon = tag.rfind(':');
         repositories[tag.substr(0, colon)][tag.substr(colon + 1)] = id.substr(7);
-        struct stat st;
-        std::string mhex = r.manifest_digest.substr(7);
-        int64_t msize = stat(im.Blob(mhex).c_str(), &st) == 0 ? st.st_size : 0;
-        Descriptor d = Desc(kMtManifest, r.manifest_digest, msize);
+        Descriptor d = manifest_of[id];
         d.image_name = ref->repo.find('/') == std::string::npos ? "docker.io/library/" + tag
                                                                 : tag;
         d.ref_name = ref->tag;
@@ -1226,6 +1313,15 @@ Result<void> Store::Save(const std::vector<std::string>& names, int fd) {
   MOAT_TRY(w.Dir("blobs/"));
   MOAT_TRY(w.Dir("blobs/sha256/"));
   for (const auto& hex : blobs) MOAT_TRY(w.File("blobs/sha256/" + hex, im.Blob(hex)));
+  for (const auto& [hex, json] : generated) MOAT_TRY(w.Data("blobs/sha256/" + hex, json));
+  for (const auto& [hex, l] : rebuilt) {
+    std::string name = "blobs/sha256/" + hex;
+    MOAT_TRY(w.Header(name, AE_IFREG, l.size));
+    MOAT_TRY(im.LayerTar(l.chain_id, l.diff_id, [&](std::string_view data) -> Result<void> {
+      if (archive_write_data(w.a, data.data(), data.size()) < 0) return w.Fail2(name);
+      return Ok();
+    }));
+  }
   MOAT_TRY(w.Data("index.json", OciIndexJson(index)));
   MOAT_TRY(w.Data("manifest.json", DockerManifestJson(entries)));
   MOAT_TRY(w.Data("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"));

@@ -15,9 +15,12 @@
 
 // Moat's image store: content-addressable blobs, shared extracted layers, image records and
 // tags under one root directory (default /var/lib/moat/image):
-//   blobs/sha256/<hex>                 manifests, configs, compressed layer blobs
+//   blobs/sha256/<hex>                 manifests, configs; layer blobs only of layers without a
+//                                      tar-split record (see below)
 //   layers/<chainid-hex>/diff/         extracted layer (overlay lower dir)
 //   layers/<chainid-hex>/meta.json     {"diff_id","chain_id","parent","size"}
+//   layers/<chainid-hex>/tar-split     what rebuilds the layer's exact tar from diff/
+//                                      (image/tar_split.h); then the layer's blob is not kept
 //   images/<config-digest-hex>.json    image record
 //   repositories.json                  {"busybox:latest": "sha256:<config digest>", ...}
 //   tmp/                               temp files and dirs; emptied by Store::Open
@@ -245,7 +248,10 @@ class Store {
   // `docker push` of the image tagged `ref` (must have a tag or digest that resolves locally)
   // to its registry: blobs the registry has are skipped (HEAD), blobs in another repository of
   // the same registry are cross-mounted, the rest uploaded in chunks; then the manifest (Docker
-  // schema 2 if the image was loaded so, else OCI) is PUT. Returns the manifest digest.
+  // schema 2 if the image was loaded so, else OCI) is PUT. Returns the manifest digest. A layer
+  // stored without its blob is rebuilt from its tree: sent as is when the manifest names it
+  // uncompressed, else gzip'd afresh (ISA-L, deterministic), which gives it a new digest and so
+  // the push a new manifest (pushed by tag only), as Docker does.
   Result<std::string> Push(const Reference& ref, const RegistryAuth& auth,
                            const ProgressFn& progress);
 
@@ -289,8 +295,11 @@ class Store {
 
   // Writes a docker-archive tar (`docker save` format: manifest.json, repositories, <config>.json,
   // <layer>/layer.tar; plus oci-layout, index.json and blobs/sha256/ for OCI readers) of the
-  // images `names` resolve to, to `fd` (remains owned by the caller). Layers are written as the
-  // blobs that were loaded (compressed if they were); imported layers are written as stored.
+  // images `names` resolve to, to `fd` (remains owned by the caller). A layer whose blob was kept
+  // is written as that blob; the others (most: see the layout above) as their uncompressed tar,
+  // rebuilt from the tree and checked against the diff id as it streams, under an OCI manifest
+  // made for the archive (as Docker's save does; the image id stays, the manifest digest is new).
+  // A layer that cannot be rebuilt (its tree changed) fails the save, naming it.
   Result<void> Save(const std::vector<std::string>& names, int fd);
 
   // Removes blobs and layers that no image record references (layers shared between images

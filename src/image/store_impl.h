@@ -1,10 +1,12 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -28,12 +30,18 @@ std::string ShortId(const std::string& id);
 registry::ClientOptions ClientOptionsFor(const std::string& host, const StoreOptions& so,
                                          const RegistryAuth& auth);
 
-// A layer extracted ahead of its commit: dir/diff holds the tree.
+// A layer extracted ahead of its commit: dir/diff holds the tree, dir/tar-split its tar-split
+// record (tar_split.h) if `tar_split`.
 struct ExtractedLayer {
   std::string dir;
   std::string diff_id;
   int64_t size = 0;
+  bool tar_split = false;
 };
+
+// A layer's tar-split record, beside its diff/ (layers/<chain>/tar-split). A layer that has one
+// needs no blob: Save and Push rebuild its tar from the tree.
+constexpr char kTarSplitFile[] = "tar-split";
 
 struct Store::Impl {
   std::string root;
@@ -59,18 +67,29 @@ struct Store::Impl {
   Result<void> StoreBlob(const std::string& src, const std::string& hex, bool move,
                          bool hashed = false);
   Result<void> StoreBlobData(const std::string& data, std::string* hex_out);
-  Result<std::pair<std::string, int64_t>> Extract(const std::string& blob_path,
-                                                  const std::string& target_dir);
-  // moat-extract with `in_fd` on its fd 0 and `dir_fd` on its fd 3 (both remain owned by the
-  // caller).
-  Result<std::pair<std::string, int64_t>> ExtractFds(int in_fd, int dir_fd,
-                                                     const std::vector<std::string>& extra_args);
-  // Makes layers/<chain id> from the blob (extracted now), or from `pre` if given: a layer
-  // already extracted from these bytes into pre->dir/diff, whose dir is consumed (moved, or
-  // removed on failure). The diff id must equal `diff_id`.
-  Result<LayerRecord> CommitLayer(const std::string& blob_hex, const std::string& diff_id,
-                                  const std::string& parent_chain,
+  // Extracts `blob_path` into layer_dir/diff, with its tar-split record in layer_dir/tar-split
+  // (removed again when moat-extract could not write one).
+  Result<ExtractReply> ExtractLayerDir(const std::string& blob_path, const std::string& layer_dir);
+  // moat-extract with `in_fd` on its fd 0, `dir_fd` on its fd 3 and, if >= 0, `tar_split_fd`
+  // on its fd 4 with --tar-split (all remain owned by the caller).
+  Result<ExtractReply> ExtractFds(int in_fd, int dir_fd, const std::vector<std::string>& extra_args,
+                                  int tar_split_fd = -1);
+  // Makes layers/<chain id> from the blob at `blob_src` (whose sha256 is `blob_hex`; extracted
+  // now), or from `pre` if given: a layer already extracted from these bytes into pre->dir,
+  // which is consumed (moved, or removed on failure). The diff id must equal `diff_id`. The
+  // blob goes to blobs/ (linked from blob_src unless it is there) only when the layer has no
+  // tar-split record: a layer with one is rebuilt from its tree.
+  Result<LayerRecord> CommitLayer(const std::string& blob_src, const std::string& blob_hex,
+                                  const std::string& diff_id, const std::string& parent_chain,
                                   const ExtractedLayer* pre = nullptr);
+  // Whether layers/<chain>/tar-split exists.
+  bool HasTarSplit(const std::string& chain_id) const;
+  // The size of the tar of layer `chain_id`, from its tar-split record.
+  Result<int64_t> LayerTarSize(const std::string& chain_id) const;
+  // Streams the tar of layer `chain_id` to `sink`, rebuilt from its tar-split record and tree
+  // and verified against `diff_id` (AssembleTar). Errors name the layer.
+  Result<void> LayerTar(const std::string& chain_id, const std::string& diff_id,
+                        const std::function<Result<void>(std::string_view)>& sink) const;
   Result<void> WriteRepos();  // mu held
   // Stores config and manifest blobs and the image record, moves `tags` to it and adds
   // `repo_digests` ("repo@sha256:..") to those the record already has. Returns the id.

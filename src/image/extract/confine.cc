@@ -163,9 +163,9 @@ Result<int> ApplyLandlock(int dir_fd, uint64_t allowed) {
   return abi;
 }
 
-// Every fd except 0, 1, 2 and `keep` closed.
-Result<void> CloseFdsExcept(int keep) {
-  int keep_fds[] = {0, 1, 2, keep};
+// Every fd except 0, 1, 2, `keep` and `keep2` closed.
+Result<void> CloseFdsExcept(int keep, int keep2 = -1) {
+  int keep_fds[] = {0, 1, 2, keep, keep2};
   std::sort(std::begin(keep_fds), std::end(keep_fds));
   unsigned next = 0;
   for (int k : keep_fds) {
@@ -179,8 +179,8 @@ Result<void> CloseFdsExcept(int keep) {
 }
 
 // fd 2 onto /dev/null (before the chroot, which has no /dev/null), then every fd except 0, 1,
-// 2 and `keep` closed.
-Result<void> CloseInheritedFds(int keep) {
+// 2, `keep` and `keep2` closed.
+Result<void> CloseInheritedFds(int keep, int keep2) {
   MOAT_ASSIGN_OR_RETURN(UniqueFd null, sys::open("/dev/null", O_RDWR));
   if (null.get() != 2) {
     if (::dup2(null.get(), 2) < 0) return FailErrno("dup2 /dev/null to fd 2");
@@ -188,7 +188,7 @@ Result<void> CloseInheritedFds(int keep) {
     (void)null.release();
   }
   null.reset();
-  return CloseFdsExcept(keep);
+  return CloseFdsExcept(keep, keep2);
 }
 
 Result<void> SetRlimits() {
@@ -368,7 +368,7 @@ Result<ConfineReport> EnterConfinement(const ConfinePlan& plan, int target_fd,
                                        std::unique_ptr<OpaqueBroker>* broker) {
   ConfineReport report;
   pid_t parent = getppid();
-  MOAT_TRY(CloseInheritedFds(target_fd).Context("closing inherited fds"));
+  MOAT_TRY(CloseInheritedFds(target_fd, plan.options.output_fd).Context("closing inherited fds"));
   bool root = geteuid() == 0;
   if (root) {
     // New namespaces first (needs CAP_SYS_ADMIN): a private mount namespace so that mounts

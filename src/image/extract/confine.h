@@ -79,6 +79,9 @@ struct ConfineOptions {
   DevicePolicy devices = DevicePolicy::kRefuse;
   // Fork the opaque-xattr broker (only for the "trusted" xattr namespace as root).
   NeedBroker broker = NeedBroker::kNo;
+  // An fd the process writes its tar-split record to (moat-extract --tar-split: fd 4): kept
+  // open through confinement, like the target. -1: none.
+  int output_fd = -1;
 };
 
 // Everything prepared before entering (libseccomp allocates), for EnterConfinement().
@@ -126,8 +129,8 @@ class OpaqueBroker {
 
 // Confines the calling process as the header comment describes. `target_fd` is the target
 // directory (fd 3 in moat-extract; it stays open). The caller must be single-threaded and must
-// not have read any untrusted input yet. Every fd except 0, 1, `target_fd` (and the broker's
-// socket) is closed. If plan.options.broker is kYes, `broker` is not null and the caller is
+// not have read any untrusted input yet. Every fd except 0, 1, `target_fd`, options.output_fd
+// (and the broker's socket) is closed. If plan.options.broker is kYes, `broker` is not null and the caller is
 // root, forks the broker first and returns it in `*broker`. Errors name the step; the process
 // must then exit without reading its input.
 Result<ConfineReport> EnterConfinement(const ConfinePlan& plan, int target_fd,

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "base/strings.h"
@@ -21,6 +22,7 @@
 #include "base/sys/linux_compat.h"
 #include "image/decompress.h"
 #include "image/digest.h"
+#include "image/tar_split.h"
 #include "base/sys/fdio.h"
 #include "base/sys/fileops.h"
 #include "base/sys/io.h"
@@ -42,8 +44,8 @@ constexpr size_t kChunks = 4;
 // and ratio limits.
 class LayerStream {
  public:
-  LayerStream(int fd, int cancel_fd, const ExtractLimits& limits)
-      : reader_(fd, cancel_fd), limits_(limits) {}
+  LayerStream(int fd, int cancel_fd, const ExtractLimits& limits, TarSplitRecorder* recorder)
+      : reader_(fd, cancel_fd), limits_(limits), recorder_(recorder) {}
 
   // Fills `buf` with up to `len` bytes, fewer only at the end of the stream or on error.
   // `*filled` counts the bytes delivered even when an error is returned: they come before it in
@@ -55,6 +57,7 @@ class LayerStream {
       MOAT_ASSIGN_OR_RETURN(size_t n, reader_.Read(p, std::min(len - *filled, kReadSize)));
       if (n == 0) break;
       sha_.Update(p, n);
+      if (recorder_) recorder_->Feed(p, n);
       total_ += n;
       if (total_ > limits_.max_bytes)
         return Fail(ErrorKind::kInvalidArgument,
@@ -78,6 +81,7 @@ class LayerStream {
   Sha256 sha_;
   uint64_t total_ = 0;
   const ExtractLimits& limits_;
+  TarSplitRecorder* recorder_;
 };
 
 // Feeds libarchive the uncompressed stream. A producer thread reads, inflates and hashes the
@@ -88,8 +92,8 @@ class LayerStream {
 // the parser at the point of the stream where it occurred.
 class Source {
  public:
-  Source(int in_fd, int cancel_fd, const ExtractLimits& limits)
-      : stream_(in_fd, cancel_fd, limits), cancel_fd_(cancel_fd) {
+  Source(int in_fd, int cancel_fd, const ExtractLimits& limits, TarSplitRecorder* recorder)
+      : stream_(in_fd, cancel_fd, limits, recorder), cancel_fd_(cancel_fd) {
     for (auto& c : chunks_) c.data.resize(kChunkSize);
   }
   Source(const Source&) = delete;
@@ -283,10 +287,12 @@ Result<UniqueFd> OpenParent(int root_fd, const std::vector<std::string>& comps, 
   return cur;
 }
 
-// rm -rf of dirfd/name without following symlinks.
-Result<void> RemoveAt(int dirfd, const std::string& name) {
+// rm -rf of dirfd/name without following symlinks. Adds the inode numbers of the regular files
+// it unlinks to `*removed` if given.
+Result<void> RemoveAt(int dirfd, const std::string& name, std::set<ino_t>* removed = nullptr) {
   auto st = sys::fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
   if (!st) return st.error().sys_errno == ENOENT ? Ok() : Fail(std::move(st).error());
+  if (removed && S_ISREG(st->st_mode)) removed->insert(st->st_ino);
   if (S_ISDIR(st->st_mode)) {
     MOAT_ASSIGN_OR_RETURN(UniqueFd d,
                           sys::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
@@ -302,7 +308,7 @@ Result<void> RemoveAt(int dirfd, const std::string& name) {
       if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) names.push_back(e->d_name);
     }
     closedir(dir);
-    for (auto& n : names) MOAT_TRY(RemoveAt(d.get(), n));
+    for (auto& n : names) MOAT_TRY(RemoveAt(d.get(), n, removed));
     return sys::unlinkat(dirfd, name, AT_REMOVEDIR);
   }
   return sys::unlinkat(dirfd, name, 0);
@@ -395,7 +401,8 @@ class Extractor {
       if (target.empty() || target == "." || target == "..")
         return Fail(ErrorKind::kInvalidArgument, "invalid whiteout %s", name.c_str());
       UniqueFd dir = std::move(cached_parent_);
-      MOAT_TRY(RemoveAt(dir.get(), target));
+      removed_ = true;
+      MOAT_TRY(RemoveAt(dir.get(), target, &removed_inodes_));
       return sys::mknodat(dir.get(), target, S_IFCHR | 0, makedev(0, 0))
           .Context("whiteout %s", name.c_str());
     }
@@ -406,7 +413,8 @@ class Extractor {
     if (existing) {
       bool keep = S_ISDIR(existing->st_mode) && type == AE_IFDIR && !hardlink;
       if (!keep) {
-        MOAT_TRY(RemoveAt(parent.get(), base));
+        removed_ = true;
+        MOAT_TRY(RemoveAt(parent.get(), base, &removed_inodes_));
         cached_parent_path_.clear();  // forgotten after this entry
       }
     }
@@ -462,6 +470,12 @@ class Extractor {
         // Sparse files may end in a hole: the size comes from the header.
         if (end != total) MOAT_TRY(sys::ftruncate(f.get(), total));
         res->size += static_cast<uint64_t>(total);
+        if (opts_.tar_split_fd >= 0 && total > 0) {
+          MOAT_ASSIGN_OR_RETURN(struct stat st, sys::fstat(f.get()));
+          std::string rel = comps[0];
+          for (size_t i = 1; i < comps.size(); ++i) rel += "/" + comps[i];
+          files_.push_back({std::move(rel), st.st_dev, st.st_ino, static_cast<uint64_t>(total)});
+        }
         if (chown) MOAT_TRY(sys::fchown(f.get(), uid, gid));
         if (need_chmod) MOAT_TRY(sys::fchmod(f.get(), perm));  // after fchown, which clears setuid
         MOAT_TRY(ApplyXattrs(f.get(), e, res));
@@ -513,6 +527,37 @@ class Extractor {
     for (auto& d : dirs_) archive_entry_free(d.second);
   }
 
+  // Ends the tar-split record: the files the recorder saw must be those created, in order,
+  // and each must still be where it was made (a later entry of the layer may have replaced
+  // it, or a directory or symlink on its path). Otherwise the record is not written, and says
+  // why. A file whose inode lost a name to a removal is taken as gone (its inode number may
+  // since belong to another file); any other keeps its inode allocated, so finding that inode
+  // at its path proves it is still the file made.
+  void FinishTarSplit(TarSplitRecorder* rec, ExtractResult* res) {
+    auto no = [&](std::string why) { res->tar_split_why = std::move(why); };
+    if (!rec->usable()) return no(rec->why_not());
+    const auto& sizes = rec->file_sizes();
+    if (sizes.size() != files_.size())
+      return no(StrFormat("%zu files in the stream, %zu extracted", sizes.size(), files_.size()));
+    std::vector<std::string> paths;
+    paths.reserve(files_.size());
+    for (size_t i = 0; i < files_.size(); ++i) {
+      const FileMade& f = files_[i];
+      if (sizes[i] != f.size) return no("file " + f.path + ": sizes differ");
+      if (removed_inodes_.count(f.ino))
+        return no("file " + f.path + " was replaced later in the layer");
+      if (removed_) {
+        auto fd = sys::openat2(root_fd_, f.path, O_PATH | O_NOFOLLOW, 0, kResolve);
+        auto st = fd ? sys::fstat(fd->get()) : Result<struct stat>(Fail(std::move(fd).error()));
+        if (!st || !S_ISREG(st->st_mode) || st->st_dev != f.dev || st->st_ino != f.ino)
+          return no("file " + f.path + " was replaced later in the layer");
+      }
+      paths.push_back(f.path);
+    }
+    if (auto r = rec->Finish(paths); !r) return no(r.error().message);
+    res->tar_split = true;
+  }
+
  private:
   static struct archive_entry* e_clone(struct archive_entry* e) { return archive_entry_clone(e); }
   int root_fd_;
@@ -521,6 +566,17 @@ class Extractor {
   std::string cached_parent_path_;
   UniqueFd cached_parent_;
   std::vector<std::pair<std::string, struct archive_entry*>> dirs_;
+  // For the tar-split record: regular files with content, in the order they were made, and
+  // whether any entry removed something (then they are checked to be still in place).
+  struct FileMade {
+    std::string path;
+    dev_t dev;
+    ino_t ino;
+    uint64_t size;
+  };
+  std::vector<FileMade> files_;
+  bool removed_ = false;
+  std::set<ino_t> removed_inodes_;
 };
 
 std::string JsonEscape(const std::string& s) {
@@ -543,7 +599,9 @@ std::string JsonEscape(const std::string& s) {
 Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions& options) {
   // Wakes the producer thread if the parser fails while it waits for input.
   MOAT_ASSIGN_OR_RETURN(UniqueFd cancel, sys::eventfd(0, 0));
-  Source src(in_fd, cancel.get(), options.limits);
+  std::optional<TarSplitRecorder> recorder;
+  if (options.tar_split_fd >= 0) recorder.emplace(options.tar_split_fd);
+  Source src(in_fd, cancel.get(), options.limits, recorder ? &*recorder : nullptr);
   MOAT_TRY(src.Start());
   struct archive* a = archive_read_new();
   MOAT_CHECK(a != nullptr);
@@ -587,8 +645,9 @@ Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions&
     if (n == 0) break;
   }
   MOAT_TRY(ex.Finish());
-  res.diff_id = "sha256:" + src.HexDigest();
+  res.diff_id = "sha256:" + src.HexDigest();  // the reader thread has stopped
   res.tar_bytes = src.total();
+  if (recorder) ex.FinishTarSplit(&*recorder, &res);
   return res;
 }
 
@@ -599,6 +658,9 @@ std::string FormatExtractResult(const ExtractResult& r, const ConfineReport* con
   if (r.xattrs_skipped)
     out += StrFormat(",\"xattrs_skipped\":%llu",
                      static_cast<unsigned long long>(r.xattrs_skipped));
+  if (r.tar_split) out += ",\"tar_split\":true";
+  if (!r.tar_split && !r.tar_split_why.empty())
+    out += ",\"tar_split\":false,\"tar_split_why\":\"" + JsonEscape(r.tar_split_why) + "\"";
   if (confinement) {
     std::string landlock = confinement->landlock_abi
                                ? StrFormat("abi %d", confinement->landlock_abi)

@@ -45,6 +45,10 @@ struct ExtractOptions {
   // Sets the overlay opaque xattr (through the broker when confined). Null: fsetxattr directly.
   // Not owned.
   OpaqueBroker* broker = nullptr;
+  // >= 0: the tar-split record of the layer (tar_split.h) is written to this fd (a regular
+  // file, from offset 0; remains owned by the caller) when the layer can be rebuilt from its
+  // tree: ExtractResult::tar_split says whether it was. Not owned.
+  int tar_split_fd = -1;
 };
 
 struct ExtractResult {
@@ -53,6 +57,11 @@ struct ExtractResult {
   uint64_t entries = 0;
   uint64_t tar_bytes = 0;
   uint64_t xattrs_skipped = 0;  // xattrs the policy does not apply (trusted.*, ...)
+  // With ExtractOptions::tar_split_fd: whether the record was written; if not, why (a sparse
+  // file, a file the layer itself replaced later, a stream the recorder could not follow):
+  // the caller then keeps the layer's blob instead.
+  bool tar_split = false;
+  std::string tar_split_why;
 };
 
 // Reads a layer (plain tar, gzip or zstd) from `in_fd` and extracts it into the directory
@@ -63,6 +72,7 @@ struct ExtractResult {
 Result<ExtractResult> ExtractLayer(int in_fd, int root_fd, const ExtractOptions& options);
 
 // The one-line JSON protocol between moat-extract and the store.
+// With tar_split_fd set, adds "tar_split":true, or "tar_split":false and "tar_split_why".
 // `confinement`, if not null, adds {"confinement":{"namespaces":B,"landlock":"abi N"|
 // "unavailable"}}.
 std::string FormatExtractResult(const ExtractResult& r,

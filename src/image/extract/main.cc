@@ -3,12 +3,14 @@
 // rlimits) before it reads a byte of the layer, without affecting the daemon.
 //
 //   moat-extract [--no-chown] [--xattr-namespace=user] [--allow-devices] [--max-entries=N]
-//                [--max-path-length=N] [--max-bytes=N] [--max-ratio=N]
+//                [--max-path-length=N] [--max-bytes=N] [--max-ratio=N] [--tar-split]
 //   fd 0: the layer bytes (plain tar, gzip or zstd), read to EOF
 //   fd 1: receives one JSON line {"diff_id":"sha256:..","size":N,"entries":N,
 //         ["xattrs_skipped":N,] "confinement":{"namespaces":true,"landlock":"abi 7"}}
 //         or {"error":".."}
 //   fd 3: the target directory (an open directory fd; no path is ever given)
+//   fd 4: with --tar-split, an empty regular file opened for writing: receives the layer's
+//         tar-split record (image/tar_split.h) when the layer can be rebuilt from its tree
 //   Any other fd is closed; fd 2 is replaced by /dev/null (errors travel in the reply).
 // Exit status 0 on success, 1 on failure, 2 for bad arguments or a failed confinement.
 #include <sys/stat.h>
@@ -47,6 +49,8 @@ int main(int argc, char** argv) {
     const char* a = argv[i];
     if (strcmp(a, "--no-chown") == 0) {
       opts.ownership = moat::image::Ownership::kIgnore;
+    } else if (strcmp(a, "--tar-split") == 0) {
+      opts.tar_split_fd = 4;
     } else if (strcmp(a, "--allow-devices") == 0) {
       opts.devices = moat::image::DevicePolicy::kAllow;
     } else if (strncmp(a, "--xattr-namespace=", 18) == 0) {
@@ -64,7 +68,10 @@ int main(int argc, char** argv) {
   struct stat st;
   if (fstat(3, &st) != 0 || !S_ISDIR(st.st_mode))
     return Reply(moat::image::FormatExtractError("fd 3 is not a directory"), 2);
+  if (opts.tar_split_fd >= 0 && (fstat(opts.tar_split_fd, &st) != 0 || !S_ISREG(st.st_mode)))
+    return Reply(moat::image::FormatExtractError("fd 4 is not a regular file"), 2);
   moat::image::ConfineOptions confine;
+  confine.output_fd = opts.tar_split_fd;
   confine.ownership = opts.ownership == moat::image::Ownership::kKeep
                           ? moat::image::KeepOwnership::kYes
                           : moat::image::KeepOwnership::kNo;

@@ -390,6 +390,70 @@ TEST_F(RegistryIntegrationTest, PlainHttpPushPullSkopeoDigestAndMount) {
 }
 
 // skopeo rewrites our image as Docker schema 2 with a gzip'd layer; moat pulls that.
+// A gzip'd layer loaded into the store keeps no blob (only its tree and tar-split record):
+// push rebuilds its tar, gzips it afresh and pushes a manifest naming the new blob; the image
+// pulled back is the same image, skopeo reads the manifest, and a second push makes the same
+// bytes (nothing uploaded).
+TEST_F(RegistryIntegrationTest, PushRecompressesALayerStoredWithoutItsBlob) {
+  TempDir t;
+  Registry reg(t.path() + "/reg");
+  ASSERT_TRUE(reg.ready());
+  auto a = OpenStore(t.path() + "/a");
+  ASSERT_TRUE(a);
+  std::string layer = testing::BuildTar({testing::Dir("data"),
+                                         testing::File("data/noise", testing::Noise(300000, 3)),
+                                         testing::File("data/small", "small")});
+  testing::TestImage img = testing::MakeImage({layer}, "x", "recompress:1", "gzip");
+  std::string archive = t.path() + "/img.tar";
+  {
+    std::ofstream f(archive, std::ios::binary);
+    f << testing::OciLayoutTar({img});
+  }
+  int fd = open(archive.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  auto loaded = a->Load(fd, nullptr);
+  close(fd);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  std::string blob_digest = testing::Digest(img.layer_blobs[0]);
+  EXPECT_EQ(access((t.path() + "/a/blobs/sha256/" + blob_digest.substr(7)).c_str(), F_OK), -1);
+  auto local = a->Resolve("recompress:1");
+  ASSERT_TRUE(local);
+
+  std::string name = reg.host() + "/test/recompress:v1";
+  ASSERT_TRUE(a->Tag("recompress:1", Ref(name)));
+  Events ev;
+  auto digest = a->Push(Ref(name), {}, ev.Fn());
+  ASSERT_TRUE(digest) << digest.error().message;
+  EXPECT_TRUE(ev.Has("Compressing"));
+  EXPECT_TRUE(ev.Has("Pushed"));
+  EXPECT_NE(*digest, local->manifest_digest) << "a new blob needs a new manifest";
+  int st = -1;
+  std::string raw =
+      RunShell("skopeo inspect --raw --tls-verify=false docker://" + name, &st);
+  ASSERT_EQ(st, 0) << raw;
+  EXPECT_NE(raw.find("application/vnd.oci.image.layer.v1.tar+gzip"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find(blob_digest), std::string::npos) << "the old blob is not named: " << raw;
+  std::string sk =
+      RunShell("skopeo inspect --tls-verify=false --format '{{.Digest}}' docker://" + name, &st);
+  ASSERT_EQ(st, 0) << sk;
+  EXPECT_EQ(std::string(TrimWhitespace(sk)), *digest);
+
+  auto b = OpenStore(t.path() + "/b");
+  auto pulled = b->Pull(Ref(name), {}, nullptr);
+  ASSERT_TRUE(pulled) << pulled.error().message;
+  EXPECT_EQ(pulled->id, local->id);
+  EXPECT_EQ(pulled->diff_ids, local->diff_ids);
+  auto noise = testing::ReadFileOrDie(pulled->layer_dirs[0] + "/data/noise");
+  EXPECT_EQ(noise.size(), 300000u);
+
+  Events again;
+  auto d2 = a->Push(Ref(name), {}, again.Fn());
+  ASSERT_TRUE(d2) << d2.error().message;
+  EXPECT_EQ(*d2, *digest) << "recompression is deterministic";
+  EXPECT_TRUE(again.Has("Layer already exists"));
+  EXPECT_FALSE(again.Has("Pushed"));
+}
+
 TEST_F(RegistryIntegrationTest, PullsDockerSchema2GzipWrittenBySkopeo) {
   TempDir t;
   Registry reg(t.path() + "/reg");

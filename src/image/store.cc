@@ -716,7 +716,8 @@ Result<Archive> SpoolArchive(Store::Impl& im, int fd, const std::string& dir) {
     archive_read_free(a);
     return Fail(std::move(e));
   };
-  if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) return fail("read image archive");
+  // 1 MiB reads: the archive comes through a pipe and is hundreds of MB.
+  if (archive_read_open_fd(a, fd, 1 << 20) != ARCHIVE_OK) return fail("read image archive");
   int n = 0;
   for (;;) {
     struct archive_entry* e;

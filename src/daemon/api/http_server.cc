@@ -463,9 +463,15 @@ bool Connection::DiscardBody() {
   return ReadWholeBody(&sink, options_.max_body) == BodyRead::kOk;
 }
 
+constexpr size_t kStreamReadBuffer = 128 << 10;
+
 Result<size_t> Connection::ReadBody(char* buf, size_t len) {
   if (len == 0 || !parser_ || parser_->is_done() || state_ == State::kHijacked) return size_t{0};
   if (broken_) return Fail(ErrorKind::kUnavailable, "client connection failed");
+  // Beast reads at most the buffer's free capacity, and at least 512 bytes: with the small
+  // buffer the head left, a streamed body (an image load: hundreds of MB) took one recv per
+  // ~500 bytes. Reads of up to 64 KiB need that much room.
+  if (buffer_.capacity() < kStreamReadBuffer) buffer_.reserve(kStreamReadBuffer);
   for (;;) {
     auto& body = parser_->get().body();
     body.data = buf;

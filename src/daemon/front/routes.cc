@@ -235,6 +235,9 @@ Result<Json> DecodeUpdate(const Json& body) {
 Result<std::pair<UniqueFd, UniqueFd>> Pipe() {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return FailErrno("pipe2");
+  // 1 MiB instead of 64 KiB: the bodies pumped through (image loads, imports) are large, and
+  // a small pipe costs a wakeup of each side every 64 KiB. Best effort (pipe-max-size).
+  (void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
   return std::make_pair(UniqueFd(p[0]), UniqueFd(p[1]));
 }
 

@@ -64,9 +64,11 @@ bool Anonymous(const RegistryAuth& a) {
   return a.username.empty() && a.identity_token.empty() && a.registry_token.empty();
 }
 
-// Downloads one layer blob into job->staged_blob while moat-extract unpacks the same bytes
-// into job->staged_layer/diff (the tee: file, hash and extractor at once), then checks the
-// diff id.
+// Streams one layer blob into moat-extract, which unpacks it into job->staged_layer/diff
+// (download, hash and extraction at once), then checks the diff id. The blob itself is not
+// kept: the layer's tar-split record stands for it. A layer the record cannot describe (rare:
+// sparse files, a layer replacing its own file) is downloaded a second time into
+// job->staged_blob, so that its blob is kept.
 Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::string& repo,
                         const std::string& tmp, LayerJob* job, Progress* progress) {
   std::string hex = job->desc.digest.substr(7);
@@ -78,10 +80,6 @@ Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::st
                         sys::open(job->staged_layer + "/diff", O_RDONLY | O_DIRECTORY));
   std::string split = job->staged_layer + "/" + kTarSplitFile;
   MOAT_ASSIGN_OR_RETURN(UniqueFd split_fd, sys::open(split, O_WRONLY | O_CREAT | O_EXCL, 0600));
-  // The blob is written as it arrives: a layer without a tar-split record (rare) keeps it. When
-  // the record is written, the file is removed before the store's write-back reaches it.
-  MOAT_ASSIGN_OR_RETURN(UniqueFd file,
-                        sys::open(job->staged_blob, O_WRONLY | O_CREAT | O_EXCL, 0600));
   // A socket rather than a pipe: a send to an extractor that already quit gives EPIPE, never
   // SIGPIPE (MSG_NOSIGNAL), whatever the process's signal dispositions.
   MOAT_ASSIGN_OR_RETURN(auto sp, sys::socketpair(SOCK_STREAM));
@@ -95,7 +93,6 @@ Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::st
   auto fetched = client.FetchBlob(
       repo, job->desc.digest, job->desc.size,
       [&](std::string_view data) -> Result<void> {
-        MOAT_TRY(sys::WriteAll(file.get(), data));
         if (!extractor_gone) {
           auto sent = sys::SendAll(to_extractor.get(), {data});
           // The extractor stopped reading (it refused the tar): keep downloading so that the
@@ -129,11 +126,14 @@ Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::st
   progress->Emit(id, "Extracting", job->desc.size, job->desc.size);
   job->size = extracted->size;
   job->tar_split = extracted->tar_split;
-  if (job->tar_split) {
-    file.reset();
-    MOAT_TRY(sys::unlinkat(AT_FDCWD, job->staged_blob, 0));
-  } else {
+  if (!job->tar_split) {
     MOAT_TRY(sys::unlinkat(AT_FDCWD, split, 0));
+    MOAT_ASSIGN_OR_RETURN(UniqueFd file,
+                          sys::open(job->staged_blob, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    MOAT_TRY(client.FetchBlob(
+        repo, job->desc.digest, job->desc.size,
+        [&](std::string_view data) { return sys::WriteAll(file.get(), data); },
+        [](int64_t) {}));
   }
   LayerMeta m{job->diff_id, job->chain_id, job->parent_chain, job->size};
   MOAT_TRY(sys::WriteFileAtomic(job->staged_layer + "/meta.json", LayerMetaJson(m), 0600));

@@ -454,6 +454,46 @@ TEST_F(RegistryIntegrationTest, PushRecompressesALayerStoredWithoutItsBlob) {
   EXPECT_FALSE(again.Has("Pushed"));
 }
 
+// A layer that replaces one of its own files has no tar-split record (its first content is
+// not in the tree): its blob is kept by load and push sends it as is; pull, which streams
+// layers into the extractor without keeping them, downloads that blob a second time to keep it.
+TEST_F(RegistryIntegrationTest, LayerWithoutATarSplitRecordKeepsItsBlobThroughPushAndPull) {
+  TempDir t;
+  Registry reg(t.path() + "/reg");
+  ASSERT_TRUE(reg.ready());
+  auto a = OpenStore(t.path() + "/a");
+  ASSERT_TRUE(a);
+  std::string layer = testing::BuildTar({testing::File("f", testing::Noise(4000, 1)),
+                                         testing::File("f", "replaced")});
+  testing::TestImage img = testing::MakeImage({layer}, "x", "twice:1", "gzip");
+  std::string archive = t.path() + "/img.tar";
+  {
+    std::ofstream f(archive, std::ios::binary);
+    f << testing::OciLayoutTar({img});
+  }
+  int fd = open(archive.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  auto loaded = a->Load(fd, nullptr);
+  close(fd);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  std::string blob_hex = testing::Digest(img.layer_blobs[0]).substr(7);
+  EXPECT_EQ(access((t.path() + "/a/blobs/sha256/" + blob_hex).c_str(), F_OK), 0);
+  std::string name = reg.host() + "/test/twice:v1";
+  ASSERT_TRUE(a->Tag("twice:1", Ref(name)));
+  auto digest = a->Push(Ref(name), {}, nullptr);
+  ASSERT_TRUE(digest) << digest.error().message;
+  EXPECT_EQ(*digest, a->Resolve("twice:1")->manifest_digest) << "pushed byte for byte";
+
+  auto b = OpenStore(t.path() + "/b");
+  auto pulled = b->Pull(Ref(name), {}, nullptr);
+  ASSERT_TRUE(pulled) << pulled.error().message;
+  EXPECT_EQ(access((t.path() + "/b/blobs/sha256/" + blob_hex).c_str(), F_OK), 0)
+      << "the blob of a layer without a tar-split record is kept";
+  EXPECT_EQ(testing::ReadFileOrDie(t.path() + "/b/blobs/sha256/" + blob_hex), img.layer_blobs[0]);
+  EXPECT_EQ(testing::ReadFileOrDie(pulled->layer_dirs[0] + "/f"), "replaced");
+  EXPECT_TRUE(Entries(t.path() + "/b/tmp").empty());
+}
+
 TEST_F(RegistryIntegrationTest, PullsDockerSchema2GzipWrittenBySkopeo) {
   TempDir t;
   Registry reg(t.path() + "/reg");

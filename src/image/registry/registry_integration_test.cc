@@ -270,6 +270,20 @@ std::string LoadBusybox(Store* s) {
   return r && !r->ids.empty() ? r->ids[0] : "";
 }
 
+// Loads `img` (an OCI layout written to `dir`/img.tar) into `s`.
+void LoadTestImage(Store* s, const testing::TestImage& img, const std::string& dir) {
+  std::string archive = dir + "/img.tar";
+  {
+    std::ofstream f(archive, std::ios::binary);
+    f << testing::OciLayoutTar({img});
+  }
+  int fd = open(archive.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  auto loaded = s->Load(fd, nullptr);
+  close(fd);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+}
+
 Reference Ref(const std::string& s) {
   auto r = ParseReference(s);
   EXPECT_TRUE(r) << s;
@@ -404,16 +418,7 @@ TEST_F(RegistryIntegrationTest, PushRecompressesALayerStoredWithoutItsBlob) {
                                          testing::File("data/noise", testing::Noise(300000, 3)),
                                          testing::File("data/small", "small")});
   testing::TestImage img = testing::MakeImage({layer}, "x", "recompress:1", "gzip");
-  std::string archive = t.path() + "/img.tar";
-  {
-    std::ofstream f(archive, std::ios::binary);
-    f << testing::OciLayoutTar({img});
-  }
-  int fd = open(archive.c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  auto loaded = a->Load(fd, nullptr);
-  close(fd);
-  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_NO_FATAL_FAILURE(LoadTestImage(a.get(), img, t.path()));
   std::string blob_digest = testing::Digest(img.layer_blobs[0]);
   EXPECT_EQ(access((t.path() + "/a/blobs/sha256/" + blob_digest.substr(7)).c_str(), F_OK), -1);
   auto local = a->Resolve("recompress:1");
@@ -466,16 +471,7 @@ TEST_F(RegistryIntegrationTest, LayerWithoutATarSplitRecordKeepsItsBlobThroughPu
   std::string layer = testing::BuildTar({testing::File("f", testing::Noise(4000, 1)),
                                          testing::File("f", "replaced")});
   testing::TestImage img = testing::MakeImage({layer}, "x", "twice:1", "gzip");
-  std::string archive = t.path() + "/img.tar";
-  {
-    std::ofstream f(archive, std::ios::binary);
-    f << testing::OciLayoutTar({img});
-  }
-  int fd = open(archive.c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  auto loaded = a->Load(fd, nullptr);
-  close(fd);
-  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_NO_FATAL_FAILURE(LoadTestImage(a.get(), img, t.path()));
   std::string blob_hex = testing::Digest(img.layer_blobs[0]).substr(7);
   EXPECT_EQ(access((t.path() + "/a/blobs/sha256/" + blob_hex).c_str(), F_OK), 0);
   std::string name = reg.host() + "/test/twice:v1";

@@ -1,5 +1,7 @@
 #include "daemon/common/json.h"
 
+#include <cmath>
+
 namespace moat::daemon {
 namespace {
 
@@ -69,7 +71,12 @@ Result<void> GetInt(const Json& obj, const char* key, int64_t* out, const std::s
   }
   if (v->is_number_float()) {
     double d = v->get<double>();
-    if (d != static_cast<double>(static_cast<int64_t>(d))) {
+    // 2^63 is exact as a double: anything outside [-2^63, 2^63) does not fit, and casting it
+    // would be undefined (1e70 as a restart count, found by fuzz/container_spec).
+    if (!(d >= -0x1p63 && d < 0x1p63)) {
+      return Fail(ErrorKind::kInvalidArgument, "%s: value out of range", field.c_str());
+    }
+    if (d != std::trunc(d)) {
       return Fail(ErrorKind::kInvalidArgument, "%s: expected an integer", field.c_str());
     }
     *out = static_cast<int64_t>(d);

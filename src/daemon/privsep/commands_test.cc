@@ -72,6 +72,11 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{R"({"Image":"b","HostConfig":{"CapAdd":["CAP_NOPE"]}})", "unknown capability"},
                       BadCase{R"({"Image":"b","HostConfig":{"Sysctls":{"kernel.panic":"1"}}})", "not namespaced"},
                       BadCase{R"({"Image":"b","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}})", "unknown policy"},
+                      // A number past int64 as a double: was an undefined cast (fuzz/container_spec).
+                      BadCase{R"({"Image":"b","HostConfig":{"RestartPolicy":{"Name":"no","MaximumRetryCount":1e70}}})",
+                              "MaximumRetryCount: value out of range"},
+                      BadCase{R"({"Image":"b","HostConfig":{"Memory":-1e19}})", "HostConfig.Memory: value out of range"},
+                      BadCase{R"({"Image":"b","HostConfig":{"Memory":1.5}})", "HostConfig.Memory: expected an integer"},
                       BadCase{R"({"Image":"b","HostConfig":{"NetworkMode":"container:"}})", "HostConfig.NetworkMode: container"},
                       BadCase{R"({"Image":"b","HostConfig":{"NetworkMode":"a b"}})", "invalid network name"},
                       BadCase{R"({"Image":"b","HostConfig":{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}})",

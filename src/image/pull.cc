@@ -78,8 +78,6 @@ Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::st
   MOAT_TRY(sys::mkdirat(AT_FDCWD, job->staged_layer + "/diff", 0755));
   MOAT_ASSIGN_OR_RETURN(UniqueFd dir,
                         sys::open(job->staged_layer + "/diff", O_RDONLY | O_DIRECTORY));
-  std::string split = job->staged_layer + "/" + kTarSplitFile;
-  MOAT_ASSIGN_OR_RETURN(UniqueFd split_fd, sys::open(split, O_WRONLY | O_CREAT | O_EXCL, 0600));
   // A socket rather than a pipe: a send to an extractor that already quit gives EPIPE, never
   // SIGPIPE (MSG_NOSIGNAL), whatever the process's signal dispositions.
   MOAT_ASSIGN_OR_RETURN(auto sp, sys::socketpair(SOCK_STREAM));
@@ -87,7 +85,8 @@ Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::st
   UniqueFd extractor_in = std::move(sp.second);
   Result<ExtractReply> extracted = Fail(ErrorKind::kInternal, "moat-extract did not run");
   std::thread extractor(
-      [&] { extracted = im.ExtractFds(extractor_in.get(), dir.get(), {}, split_fd.get()); });
+      [&] { extracted = im.ExtractFds(extractor_in.get(), dir.get(), {},
+                                      job->staged_layer + "/" + kTarSplitFile); });
   bool extractor_gone = false;
   int64_t next_report = 0;
   auto fetched = client.FetchBlob(
@@ -127,7 +126,6 @@ Result<void> FetchLayer(Store::Impl& im, registry::Client& client, const std::st
   job->size = extracted->size;
   job->tar_split = extracted->tar_split;
   if (!job->tar_split) {
-    MOAT_TRY(sys::unlinkat(AT_FDCWD, split, 0));
     MOAT_ASSIGN_OR_RETURN(UniqueFd file,
                           sys::open(job->staged_blob, O_WRONLY | O_CREAT | O_EXCL, 0600));
     MOAT_TRY(client.FetchBlob(
@@ -263,13 +261,9 @@ Result<Image> Store::Pull(const Reference& ref, const PullOptions& options,
   // Written back by the store's flusher, not here (StoreOptions::sync_delay_ms): listed first.
   // The same layer may be in place already (another pull or load meanwhile, or an older store's
   // layer without a tar-split record): then it is used, given this pull's record if it has none.
-  for (auto& j : jobs) {
-    if (j.present || !j.tar_split || access(im.LayerDir(j.chain_id).c_str(), F_OK) != 0 ||
-        im.HasTarSplit(j.chain_id))
-      continue;
-    MOAT_TRY(sys::renameat(AT_FDCWD, j.staged_layer + "/" + kTarSplitFile, AT_FDCWD,
-                           im.LayerDir(j.chain_id) + "/" + kTarSplitFile));
-  }
+  for (auto& j : jobs)
+    if (!j.present && j.tar_split && access(im.LayerDir(j.chain_id).c_str(), F_OK) == 0)
+      MOAT_TRY(im.AdoptTarSplit(j.staged_layer, j.chain_id));
   std::vector<std::string> unsynced;
   for (auto& j : jobs) {
     if (j.present) continue;

@@ -24,6 +24,39 @@ namespace {
 
 constexpr int64_t kUploadChunkBytes = 8 << 20;
 
+// Writes the tar of layer `l` (kept without its blob), rebuilt from its tree, to `path`:
+// gzip'd afresh if `compress` (deterministic: the same bytes every push), else as is. Returns
+// its descriptor: `d` with the digest and size of what was written (and a gzip media type of
+// the manifest's family when compressed).
+Result<Descriptor> RebuildLayerBlob(const Store::Impl& im, const LayerRecord& l,
+                                    const Descriptor& d, const std::string& manifest_media_type,
+                                    bool compress, const std::string& path) {
+  if (!im.HasTarSplit(l.chain_id))
+    return Fail(ErrorKind::kNotFound, "layer %s: neither its blob nor a tar-split record",
+                d.digest.c_str());
+  MOAT_ASSIGN_OR_RETURN(UniqueFd out, sys::open(path, O_WRONLY | O_CREAT | O_EXCL, 0600));
+  Sha256 sha;
+  Descriptor up = d;
+  up.size = 0;
+  auto to_file = [&](std::string_view data) -> Result<void> {
+    sha.Update(data);
+    up.size += static_cast<int64_t>(data.size());
+    return sys::WriteAll(out.get(), data);
+  };
+  if (compress) {
+    GzipWriter gz(to_file);
+    MOAT_TRY(im.LayerTar(l.chain_id, l.diff_id, [&](std::string_view data) {
+      return gz.Write(data);
+    }));
+    MOAT_TRY(gz.Finish());
+    up.media_type = GzipLayerMediaType(manifest_media_type);
+  } else {
+    MOAT_TRY(im.LayerTar(l.chain_id, l.diff_id, to_file));
+  }
+  up.digest = "sha256:" + sha.HexDigest();
+  return up;
+}
+
 }  // namespace
 
 Result<std::string> Store::Push(const Reference& ref, const RegistryAuth& auth,
@@ -73,7 +106,6 @@ Result<std::string> Store::Push(const Reference& ref, const RegistryAuth& auth,
   emit("", "The push refers to repository [" + loc.host + "/" + loc.repository + "]");
   MOAT_ASSIGN_OR_RETURN(std::string tmp, MakeTempDir(im.Tmp(), "push"));
   auto cleanup = Defer([&] { (void)sys::RemoveAll(tmp); });
-  bool docker_types = m.media_type == "application/vnd.docker.distribution.manifest.v2+json";
   std::vector<Descriptor> pushed_layers = m.layers;
   bool changed = false;
   // The layers, then the config (index m.layers.size()).
@@ -98,38 +130,19 @@ Result<std::string> Store::Push(const Reference& ref, const RegistryAuth& auth,
     }
     if (mounted) continue;
     std::string path = im.Blob(hex);
+    // A rebuilt layer's file lasts until it is uploaded: one layer's worth of tmp/ at a time.
+    auto drop = Defer([&] {
+      if (path != im.Blob(hex)) (void)sys::unlinkat(AT_FDCWD, path, 0);
+    });
     Descriptor up = d;
     if (!is_config && access(path.c_str(), F_OK) != 0) {
-      // No blob kept: the layer's tar is rebuilt from its tree, and sent as the manifest has it
-      // when that is uncompressed, else gzip'd afresh (a new digest, so a new manifest).
-      const LayerRecord& l = rec.layers[i];
-      if (!im.HasTarSplit(l.chain_id))
-        return Fail(ErrorKind::kNotFound, "layer %s: neither its blob nor a tar-split record",
-                    d.digest.c_str());
-      bool compress = d.digest != l.diff_id;
+      // No blob kept: sent as the manifest has it when that is uncompressed, else gzip'd afresh
+      // (a new digest, so a new manifest).
+      bool compress = d.digest != rec.layers[i].diff_id;
       path = tmp + "/layer-" + std::to_string(i);
-      MOAT_ASSIGN_OR_RETURN(UniqueFd out, sys::open(path, O_WRONLY | O_CREAT | O_EXCL, 0600));
-      Sha256 sha;
-      int64_t size = 0;
-      auto to_file = [&](std::string_view data) -> Result<void> {
-        sha.Update(data);
-        size += static_cast<int64_t>(data.size());
-        return sys::WriteAll(out.get(), data);
-      };
       emit(sid, compress ? "Compressing" : "Preparing");
-      if (compress) {
-        GzipWriter gz(to_file);
-        MOAT_TRY(im.LayerTar(l.chain_id, l.diff_id, [&](std::string_view data) {
-          return gz.Write(data);
-        }));
-        MOAT_TRY(gz.Finish());
-        up.media_type = docker_types ? "application/vnd.docker.image.rootfs.diff.tar.gzip"
-                                     : "application/vnd.oci.image.layer.v1.tar+gzip";
-      } else {
-        MOAT_TRY(im.LayerTar(l.chain_id, l.diff_id, to_file));
-      }
-      up.digest = "sha256:" + sha.HexDigest();
-      up.size = size;
+      MOAT_ASSIGN_OR_RETURN(up, RebuildLayerBlob(im, rec.layers[i], d, m.media_type, compress,
+                                                 path));
       if (up.digest != d.digest) {
         changed = true;
         pushed_layers[i] = up;

@@ -127,6 +127,9 @@ struct ImageManifest {
 // (plain, gzip or zstd; Docker or OCI media types). kInvalidArgument naming the offending
 // descriptor; kUnsupported for foreign (non-distributable) layers.
 Result<ImageManifest> ParseImageManifest(const std::string& json, const std::string& content_type);
+// The media type of a gzip'd layer in a manifest of `manifest_media_type` (Docker schema 2 or
+// OCI).
+const char* GzipLayerMediaType(const std::string& manifest_media_type);
 // The manifest `json` with the mediaType, digest and size of each layer descriptor replaced by
 // those of `layers` (as many as it has); every other member is kept (push of recompressed
 // layers). kInvalidArgument if it is not such a manifest.

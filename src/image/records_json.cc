@@ -546,6 +546,10 @@ Result<ManifestKind> ClassifyManifest(const std::string& text, const std::string
   return Fail(ErrorKind::kInvalidArgument, "unsupported manifest media type %s", mt.c_str());
 }
 
+const char* GzipLayerMediaType(const std::string& manifest_media_type) {
+  return manifest_media_type == kDockerManifest ? kLayerTypes[0] : kLayerTypes[3];
+}
+
 Result<std::string> ReplaceManifestLayers(const std::string& text,
                                           const std::vector<Descriptor>& layers) {
   return Guard("image manifest", [&] {

@@ -408,16 +408,16 @@ Result<ExtractReply> Store::Impl::ExtractLayerDir(const std::string& blob_path,
                                                   const std::string& layer_dir) {
   MOAT_ASSIGN_OR_RETURN(UniqueFd in, sys::open(blob_path, O_RDONLY));
   MOAT_ASSIGN_OR_RETURN(UniqueFd dir, sys::open(layer_dir + "/diff", O_RDONLY | O_DIRECTORY));
-  std::string split = layer_dir + "/" + kTarSplitFile;
-  MOAT_ASSIGN_OR_RETURN(UniqueFd out, sys::open(split, O_WRONLY | O_CREAT | O_EXCL, 0600));
-  MOAT_ASSIGN_OR_RETURN(ExtractReply r, ExtractFds(in.get(), dir.get(), {}, out.get()));
-  if (!r.tar_split) MOAT_TRY(sys::unlinkat(AT_FDCWD, split, 0));
-  return r;
+  return ExtractFds(in.get(), dir.get(), {}, layer_dir + "/" + kTarSplitFile);
 }
 
 Result<ExtractReply> Store::Impl::ExtractFds(int in_fd, int dir_fd,
                                              const std::vector<std::string>& extra_args,
-                                             int tar_split_fd) {
+                                             const std::string& tar_split_path) {
+  UniqueFd split;
+  if (!tar_split_path.empty()) {
+    MOAT_ASSIGN_OR_RETURN(split, sys::open(tar_split_path, O_WRONLY | O_CREAT | O_EXCL, 0600));
+  }
   MOAT_ASSIGN_OR_RETURN(auto pipe, sys::pipe2(0));
   std::vector<std::string> argv = {
       "moat-extract",
@@ -432,9 +432,9 @@ Result<ExtractReply> Store::Impl::ExtractFds(int in_fd, int dir_fd,
   for (const auto& a : extra_args)
     if (std::find(argv.begin(), argv.end(), a) == argv.end()) argv.push_back(a);
   std::vector<std::pair<int, int>> fds = {{in_fd, 0}, {pipe.second.get(), 1}, {dir_fd, 3}};
-  if (tar_split_fd >= 0) {
+  if (split.valid()) {
     argv.push_back("--tar-split");
-    fds.push_back({tar_split_fd, 4});
+    fds.push_back({split.get(), 4});
   }
   MOAT_ASSIGN_OR_RETURN(pid_t pid, sys::Spawn(extractor, argv, fds));
   pipe.second.reset();
@@ -455,14 +455,22 @@ Result<ExtractReply> Store::Impl::ExtractFds(int in_fd, int dir_fd,
   auto r = ParseExtractReply(reply);
   if (r && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
     return Fail(ErrorKind::kInternal, "moat-extract failed with status %d", status);
-  if (r && tar_split_fd >= 0 && !r->tar_split)
+  if (r && split.valid() && !r->tar_split) {
     MOAT_LOG(kInfo, "image store: layer %s has no tar-split record (%s): its blob is kept",
              r->diff_id.c_str(), r->tar_split_why.c_str());
+    MOAT_TRY(sys::unlinkat(AT_FDCWD, tar_split_path, 0));
+  }
   return r;
 }
 
 bool Store::Impl::HasTarSplit(const std::string& chain_id) const {
   return access((LayerDir(chain_id) + "/" + kTarSplitFile).c_str(), F_OK) == 0;
+}
+
+Result<void> Store::Impl::AdoptTarSplit(const std::string& staged_dir, const std::string& chain_id) {
+  if (HasTarSplit(chain_id)) return Ok();
+  return sys::renameat(AT_FDCWD, staged_dir + "/" + kTarSplitFile, AT_FDCWD,
+                       LayerDir(chain_id) + "/" + kTarSplitFile);
 }
 
 Result<int64_t> Store::Impl::LayerTarSize(const std::string& chain_id) const {
@@ -503,9 +511,7 @@ Result<LayerRecord> Store::Impl::CommitLayer(const std::string& blob_src,
   auto meta = sys::ReadFile(final_dir + "/meta.json");
   if (meta) {  // shared with another image: stored once
     // A layer of an older store may lack the record this extraction made: it gets it.
-    if (pre && pre->tar_split && !HasTarSplit(lr.chain_id))
-      MOAT_TRY(sys::renameat(AT_FDCWD, pre->dir + "/" + kTarSplitFile, AT_FDCWD,
-                             final_dir + "/" + kTarSplitFile));
+    if (pre && pre->tar_split) MOAT_TRY(AdoptTarSplit(pre->dir, lr.chain_id));
     if (pre) (void)sys::RemoveAll(pre->dir);
     MOAT_ASSIGN_OR_RETURN(LayerMeta m, ParseLayerMeta(*meta));
     lr.size = m.size;
@@ -663,13 +669,13 @@ class Speculation {
     sp->dir_ = *dir;
     if (!sys::mkdirat(AT_FDCWD, sp->dir_ + "/diff", 0755)) return nullptr;
     auto dfd = sys::open(sp->dir_ + "/diff", O_RDONLY | O_DIRECTORY);
-    auto split = sys::open(sp->dir_ + "/" + kTarSplitFile, O_WRONLY | O_CREAT | O_EXCL, 0600);
     auto pair = sys::socketpair(SOCK_STREAM);
-    if (!dfd || !split || !pair) return nullptr;
+    if (!dfd || !pair) return nullptr;
     sp->to_ = std::move(pair->first);
     sp->thread_ = std::thread([&im, raw = sp.get(), in = std::move(pair->second),
-                               d = std::move(*dfd), out = std::move(*split)]() mutable {
-      raw->result_ = im.ExtractFds(in.get(), d.get(), {}, out.get());
+                               d = std::move(*dfd),
+                               split = sp->dir_ + "/" + kTarSplitFile]() mutable {
+      raw->result_ = im.ExtractFds(in.get(), d.get(), {}, split);
     });
     return sp;
   }
@@ -687,9 +693,6 @@ class Speculation {
     to_.reset();
     if (thread_.joinable()) thread_.join();
     if (dir_.empty() || !result_) return std::nullopt;
-    if (!result_->tar_split &&
-        !sys::unlinkat(AT_FDCWD, dir_ + "/" + kTarSplitFile, 0))
-      return std::nullopt;
     ExtractedLayer e{std::exchange(dir_, ""), result_->diff_id, result_->size,
                      result_->tar_split};
     return e;

@@ -67,13 +67,14 @@ struct Store::Impl {
   Result<void> StoreBlob(const std::string& src, const std::string& hex, bool move,
                          bool hashed = false);
   Result<void> StoreBlobData(const std::string& data, std::string* hex_out);
-  // Extracts `blob_path` into layer_dir/diff, with its tar-split record in layer_dir/tar-split
-  // (removed again when moat-extract could not write one).
+  // Extracts `blob_path` into layer_dir/diff, with its tar-split record in layer_dir/tar-split.
   Result<ExtractReply> ExtractLayerDir(const std::string& blob_path, const std::string& layer_dir);
-  // moat-extract with `in_fd` on its fd 0, `dir_fd` on its fd 3 and, if >= 0, `tar_split_fd`
-  // on its fd 4 with --tar-split (all remain owned by the caller).
+  // moat-extract with `in_fd` on its fd 0 and `dir_fd` on its fd 3 (both remain owned by the
+  // caller). With `tar_split_path`, moat-extract writes the layer's tar-split record there
+  // (--tar-split, fd 4; the file must not exist); the file is removed again when the reply says
+  // no record could be written.
   Result<ExtractReply> ExtractFds(int in_fd, int dir_fd, const std::vector<std::string>& extra_args,
-                                  int tar_split_fd = -1);
+                                  const std::string& tar_split_path = "");
   // Makes layers/<chain id> from the blob at `blob_src` (whose sha256 is `blob_hex`; extracted
   // now), or from `pre` if given: a layer already extracted from these bytes into pre->dir,
   // which is consumed (moved, or removed on failure). The diff id must equal `diff_id`. The
@@ -84,6 +85,9 @@ struct Store::Impl {
                                   const ExtractedLayer* pre = nullptr);
   // Whether layers/<chain>/tar-split exists.
   bool HasTarSplit(const std::string& chain_id) const;
+  // Gives layers/<chain id> (in place already: another image's, or an older store's without a
+  // record) the record `staged_dir`/tar-split made by this pull or load, if it has none.
+  Result<void> AdoptTarSplit(const std::string& staged_dir, const std::string& chain_id);
   // The size of the tar of layer `chain_id`, from its tar-split record.
   Result<int64_t> LayerTarSize(const std::string& chain_id) const;
   // Streams the tar of layer `chain_id` to `sink`, rebuilt from its tar-split record and tree
